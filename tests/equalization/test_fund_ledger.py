@@ -1,0 +1,140 @@
+"""Hand-worked cases of the fund ledger: postings, rules, balances, verification, tampering."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from sttm.equalization.fund import (Ledger, LedgerRefused, Line, Posting, contribution, disbursement,
+                                    quota_allocation, quota_transfer, verify)
+
+ADHERENT = {"015146", "015010"}
+
+
+@pytest.fixture
+def led(tmp_path):
+    eng = create_engine(f"sqlite:///{tmp_path / 'kb.gpkg'}")
+    return Ledger(eng, rights=lambda istat, adv: istat in ADHERENT)
+
+
+def test_contribution_then_disbursement_balances(led):
+    led.post(contribution(250_000_00, source="contributi_aggiuntivi", comune="015146", cause_type="agreement",
+                          cause_ref="AT-2026-01", author="m.rossi", author_role="cmm"))
+    led.post(contribution(40_000_00, source="region", comune=None, cause_type="funding_decree",
+                          cause_ref="DGR 1/2026", author="m.rossi", author_role="cmm"))
+    led.post(disbursement(100_000_00, category="green_network_nbs", beneficiary="015010", cause_type="call_decision",
+                          cause_ref="AVV-2026/P1", author="m.rossi"))
+    assert led.balance("financial", "fund") == 190_000_00          # 250k + 40k - 100k
+    assert led.balance("financial", "use:green_network_nbs") == 100_000_00
+    assert led.balance("financial", "source:region") == -40_000_00
+    by_comune = {r["comune"]: r for r in led.balances_by("comune", section="financial")}
+    assert by_comune["015146"]["debit"] == 250_000_00 and by_comune["015146"]["credit"] == 0
+    assert by_comune["015010"]["credit"] == 100_000_00
+    by_cause = {(r["cause_type"], r["cause_ref"]): r["net"] for r in led.balances_by("cause", section="financial")}
+    assert by_cause[("call_decision", "AVV-2026/P1")] == -100_000_00
+    rep = led.verify()
+    assert rep.ok and rep.n_postings == 3 and rep.n_lines == 6
+
+
+@pytest.mark.parametrize("make,code", [
+    (lambda: disbursement(1, category="public_services", beneficiary="015146", cause_type="call_decision",
+                          cause_ref="x", author="a", author_role="comune:015146"), "only_cmm"),
+    (lambda: disbursement(1, category="stadium_for_private_club", beneficiary="015146", cause_type="call_decision",
+                          cause_ref="x", author="a"), "category"),
+    (lambda: disbursement(10**9, category="public_services", beneficiary="015146", cause_type="call_decision",
+                          cause_ref="x", author="a"), "insufficient"),
+    (lambda: quota_allocation(5, comune="015146", cause_ref="x", author="a", author_role="comune:015146"), "only_cmm"),
+    (lambda: quota_transfer(1, from_comune="015146", to_comune="015999", cause_ref="x", author="a",
+                            author_role="cmm"), "not_adherent"),
+    (lambda: quota_transfer(1, from_comune="015010", to_comune="015146", cause_ref="x", author="a",
+                            author_role="comune:015146"), "not_owner"),
+    (lambda: quota_transfer(101, from_comune="015146", to_comune="015010", cause_ref="x", author="a",
+                            author_role="comune:015146"), "insufficient"),
+    (lambda: Posting("contribution", "agreement", "x", "a", "cmm",
+                     (Line("financial", "fund", 10), Line("financial", "source:x", -9))), "unbalanced"),
+    (lambda: Posting("contribution", "agreement", "x", "a", "cmm",
+                     (Line("financial", "fund", 10.0), Line("financial", "source:x", -10))), "amount_type"),
+    (lambda: Posting("contribution", "agreement", "x", "a", "cmm",
+                     (Line("financial", "fund", 10), Line("soil_quota", "source:x", -10))), "unbalanced"),
+    (lambda: Posting("contribution", "no_such_cause", "x", "a", "cmm",
+                     (Line("financial", "fund", 10), Line("financial", "source:x", -10))), "cause_type"),
+    (lambda: Posting("contribution", "agreement", "x", "a", "cmm",
+                     (Line("lunar_rights", "fund", 10), Line("lunar_rights", "source:x", -10))), "section"),
+])
+def test_refusals_change_nothing(led, make, code):
+    led.post(quota_allocation(100, comune="015146", cause_ref="LR31-2026", author="a"))
+    led.post(contribution(500, source="developer", comune="015146", cause_type="agreement", cause_ref="AT", author="a",
+                          author_role="cmm"))
+    before = (led.head(), led.balances())
+    with pytest.raises(LedgerRefused) as ei:
+        led.post(make())
+    assert ei.value.code == code
+    assert (led.head(), led.balances()) == before
+    assert led.verify().ok
+
+
+def test_float_amount_refused_by_builder():
+    with pytest.raises(LedgerRefused) as ei:
+        contribution(10.5, source="x", comune=None, cause_type="agreement", cause_ref="r", author="a", author_role="cmm")
+    assert ei.value.code == "amount_type"
+
+
+def test_batch_is_atomic(led):
+    led.post(quota_allocation(100, comune="015146", cause_ref="LR31", author="a"))
+    ok = quota_transfer(60, from_comune="015146", to_comune="015010", cause_ref="S1", author="a", author_role="cmm")
+    with pytest.raises(LedgerRefused) as ei:
+        led.post_many([ok, ok])                   # second would overdraw: 100 - 60 - 60 < 0
+    assert "posting 2 of 2" in str(ei.value)
+    assert led.balance("soil_quota", "comune:015146") == 100 and led.head()[0] == 1
+
+
+def test_quota_exchange_preserves_total(led):
+    led.post(quota_allocation(12_000, comune="015146", cause_ref="LR31", author="a"))
+    led.post(quota_allocation(3_000, comune="015010", cause_ref="LR31", author="a"))
+    led.post(quota_transfer(4_500, from_comune="015146", to_comune="015010", cause_ref="SCAMBIO-1", author="sindaco",
+                            author_role="comune:015146"))
+    assert led.balance("soil_quota", "comune:015146") == 7_500
+    assert led.balance("soil_quota", "comune:015010") == 7_500
+    assert sum(r["balance"] for r in led.balances("soil_quota") if r["account"].startswith("comune:")) == 15_000
+
+
+def test_assets_registry(led):
+    led.register_asset(asset_id="IMM-1", section="real_estate", comune="015146", description="Ex cascina Rossi",
+                       value=850_000_00, condition="da ristrutturare", availability="disponibile", author="a",
+                       author_role="comune:015146", cause_ref="DCC 5/2026")
+    assert led.balance("real_estate", "fund") == 850_000_00
+    [a] = led.assets()
+    assert a["asset_id"] == "IMM-1" and a["availability"] == "disponibile"
+    with pytest.raises(LedgerRefused):
+        led.register_asset(asset_id="IMM-1", section="real_estate", comune="015146", description="dup", value=1,
+                           condition="x", availability="x", author="a", author_role="cmm", cause_ref="r")
+    assert led.head()[0] == 1                   # the duplicate's posting was rolled back too
+
+
+@pytest.mark.parametrize("tamper,expect", [
+    ("UPDATE fund_lines SET amount = amount + 1 WHERE seq = 2 AND line_no = 1", "hash mismatch"),
+    ("UPDATE fund_postings SET author = 'mallory' WHERE seq = 2", "hash mismatch"),
+    ("DELETE FROM fund_lines WHERE seq = 3 AND line_no = 2", "incomplete posting"),
+    ("DELETE FROM fund_postings WHERE seq = 4", "belongs to no posting"),
+    ("UPDATE fund_balances SET balance = balance + 5 WHERE account = 'fund'", "cached balance"),
+])
+def test_verify_detects_tampering(led, tamper, expect):
+    for i in range(5):
+        led.post(contribution(1000 + i, source="developer", comune="015146", cause_type="agreement",
+                              cause_ref=f"AT-{i}", author="a", author_role="cmm"))
+    assert led.verify().ok
+    with led.engine.begin() as conn:
+        conn.execute(text(tamper))
+    rep = verify(led.engine)
+    assert not rep.ok
+    assert any(expect in e for e in rep.errors), rep.errors
+
+
+def test_truncating_the_tail_is_detected(led):
+    for i in range(3):
+        led.post(contribution(10, source="developer", comune=None, cause_type="agreement", cause_ref="r", author="a",
+                              author_role="cmm"))
+    with led.engine.begin() as conn:
+        conn.execute(text("DELETE FROM fund_lines WHERE seq = 3"))
+        conn.execute(text("DELETE FROM fund_postings WHERE seq = 3"))
+    rep = verify(led.engine)
+    assert not rep.ok and any("chain head" in e for e in rep.errors)
