@@ -1,0 +1,104 @@
+"""Recognition of supra-municipal productive poles (STTM 3 §3.3.3, PTM) from a rule table.
+
+``data/pole_rules.csv``: one row per rule (``field op value``); rules in the same ``group`` are
+alternatives (any one passing is enough), groups must all pass. Each rule is ``pass``,
+``fail`` or ``n.d.`` (its field is missing); a group with no pass and some ``n.d.`` is not
+evaluable. Verdict: ``polo`` (all groups pass), ``non_polo`` (a group fails: the reasons name
+the failing rules, measured values, thresholds and references) or ``non_valutabile``.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+
+from . import params
+
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+        "==": operator.eq, "!=": operator.ne}
+VERDICT_LABEL = {"polo": "Polo produttivo di rilevanza sovracomunale",
+                 "non_polo": "Non riconosciuto come polo", "non_valutabile": "Non valutabile (dati mancanti)"}
+
+
+@dataclass
+class RuleResult:
+    rule_id: str
+    group: str
+    label: str
+    value: float | None
+    op: str
+    threshold: float
+    unit: str
+    outcome: str   # pass | fail | n.d.
+    reference: str
+    status: str
+
+    def text(self) -> str:
+        v = "dato non disponibile" if self.value is None else _fmt(self.value, self.unit)
+        sym = {"pass": "soddisfatto", "fail": "NON soddisfatto", "n.d.": "non verificabile"}[self.outcome]
+        return (f"{self.rule_id} – {self.label}: {v} (soglia {self.op} {_fmt(self.threshold, self.unit)}) "
+                f"→ {sym} [rif.: {self.reference}; valore {self.status}]")
+
+
+def _fmt(v, unit):
+    if unit == "m2":
+        return f"{v / 1e4:,.1f} ha".replace(",", "X").replace(".", ",").replace("X", ".")
+    if unit == "ratio":
+        return f"{v:.0%}"
+    if unit == "m":
+        return f"{v:,.0f} m".replace(",", ".")
+    return f"{v:g} {unit}".strip()
+
+
+def evaluate_area(row, rules: pd.DataFrame | None = None) -> dict:
+    """Apply the rule table to one area (a mapping of field -> value)."""
+    rules = params.table("pole_rules") if rules is None else rules
+    results = []
+    for _, r in rules.iterrows():
+        v = row.get(r["field"]) if hasattr(row, "get") else None
+        v = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        thr = float(r["value"])
+        outcome = "n.d." if v is None else ("pass" if _OPS[r["op"]](v, thr) else "fail")
+        results.append(RuleResult(r["rule_id"], r["group"], r["label_it"], v, r["op"], thr, r["unit"],
+                                  outcome, r["reference"], r["status"]))
+    groups: dict[str, list[RuleResult]] = {}
+    for res in results:
+        groups.setdefault(res.group, []).append(res)
+    group_out = {}
+    for gname, rs in groups.items():
+        if any(r.outcome == "pass" for r in rs):
+            group_out[gname] = "pass"
+        elif any(r.outcome == "n.d." for r in rs):
+            group_out[gname] = "n.d."
+        else:
+            group_out[gname] = "fail"
+    if any(v == "fail" for v in group_out.values()):
+        verdict = "non_polo"
+        reasons = [r.text() for g, rs in groups.items() if group_out[g] == "fail" for r in rs]
+    elif any(v == "n.d." for v in group_out.values()):
+        verdict = "non_valutabile"
+        reasons = [r.text() for g, rs in groups.items() if group_out[g] == "n.d." for r in rs]
+    else:
+        verdict = "polo"
+        reasons = [r.text() for g, rs in groups.items() for r in rs if r.outcome == "pass"]
+    return {"verdict": verdict, "verdict_label": VERDICT_LABEL[verdict], "reasons": reasons,
+            "groups": group_out, "rules": results}
+
+
+def recognise(areas: gpd.GeoDataFrame, rules: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+    """Pole verdict for every area: adds ``verdict``, ``verdict_label``, ``reason`` (one text)."""
+    rules = params.table("pole_rules") if rules is None else rules
+    out = areas.copy()
+    verdicts, labels, reasons, failed = [], [], [], []
+    for _, row in out.iterrows():
+        ev = evaluate_area(row, rules)
+        verdicts.append(ev["verdict"])
+        labels.append(ev["verdict_label"])
+        reasons.append(" | ".join(ev["reasons"]))
+        failed.append(",".join(r.rule_id for r in ev["rules"]
+                               if r.outcome == "fail" and ev["groups"][r.group] == "fail"))
+    out["verdict"], out["verdict_label"], out["reason"], out["failed_rules"] = verdicts, labels, reasons, failed
+    return out
