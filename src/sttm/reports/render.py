@@ -1,0 +1,52 @@
+"""Jinja2 rendering with one shared base template, and PDF output through WeasyPrint."""
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+
+def _it_number(value, decimals: int = 0) -> str:
+    """Italian number format: 1.234.567,8"""
+    if value is None:
+        return "—"
+    try:
+        s = f"{float(value):,.{decimals}f}"
+    except (TypeError, ValueError):
+        return str(value)
+    return s.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+
+
+def _it_pct(value, decimals: int = 1) -> str:
+    return "—" if value is None else _it_number(100 * float(value), decimals) + "%"
+
+
+def _it_eur(value, decimals: int = 0) -> str:
+    return "—" if value is None else "€ " + _it_number(value, decimals)
+
+
+@lru_cache(maxsize=None)
+def _env(package: str) -> jinja2.Environment:
+    loader = jinja2.ChoiceLoader([jinja2.PackageLoader(package, "templates"),
+                                  jinja2.PackageLoader("sttm.reports", "templates")])
+    env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html", "j2", "xml"]),
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(num=_it_number, pct=_it_pct, eur=_it_eur)
+    env.globals["today"] = lambda: dt.date.today().strftime("%d/%m/%Y")
+    return env
+
+
+def render_html(package: str, template_name: str, context: dict) -> str:
+    """Render ``<package>/templates/<template_name>``; templates may extend ``sttm_base.html.j2``."""
+    return _env(package).get_template(template_name).render(**context)
+
+
+def write_pdf(html: str, path: str | Path, base_url: str | None = None) -> Path:
+    """HTML → PDF (A4, the base template's print CSS)."""
+    import weasyprint
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weasyprint.HTML(string=html, base_url=base_url or str(Path.cwd())).write_pdf(path)
+    return path
