@@ -50,13 +50,8 @@ class PgCluster:
 
 
 @pytest.fixture(scope="session")
-def fund_pg_server(request):
-    """Yields a SQLAlchemy URL of an empty database (shared fixture if present, else our own cluster)."""
-    try:
-        yield request.getfixturevalue("postgis_url")
-        return
-    except pytest.FixtureLookupError:
-        pass
+def own_pg_server():
+    """Our own cluster, only when the shared fixtures of tests/conftest.py are missing."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL 15 binaries not installed")
     cl = PgCluster()
@@ -70,13 +65,19 @@ def fund_pg_server(request):
 
 
 @pytest.fixture
-def pg_url(fund_pg_server):
-    """A fresh schema-less state: drops the fund/procedure tables before each test."""
+def pg_url(request):
+    """A fresh, empty database: the shared ``fresh_postgis_url`` fixture when it exists, else
+    our own cluster with the fund/procedure tables dropped."""
+    try:
+        return request.getfixturevalue("fresh_postgis_url")
+    except pytest.FixtureLookupError:
+        pass
+    url = request.getfixturevalue("own_pg_server")
     from sqlalchemy import create_engine
     from sttm.equalization.fund import schema as fs
     from sttm.procedures import schema as ps
-    eng = create_engine(fund_pg_server)
+    eng = create_engine(url)
     ps.metadata.drop_all(eng)
     fs.metadata.drop_all(eng)
     eng.dispose()
-    return fund_pg_server
+    return url

@@ -22,6 +22,8 @@ from sqlalchemy import Engine, insert, select
 
 from sttm.equalization.fund import Ledger, LedgerRefused, disbursement, public_utility_categories
 
+from sttm.equalization.fund.errors import Refused
+
 from . import adhesion, schema
 
 CMM = "cmm"

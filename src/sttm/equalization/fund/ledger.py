@@ -210,6 +210,9 @@ def _validate_static(p: Posting, rights: Callable[[str, str], bool]) -> None:
         if ln.account.startswith("comune:") and ln.comune != ln.account[7:]:
             raise LedgerRefused("comune", f"{where}: line comune must equal the account's comune")
         sums[ln.section] = sums.get(ln.section, 0) + ln.amount
+    pairs = [(ln.section, ln.account) for ln in p.lines]
+    if len(set(pairs)) != len(pairs):
+        raise LedgerRefused("same_account", "an account appears twice in one posting (e.g. a transfer to itself)")
     unbalanced = {s: v for s, v in sums.items() if v != 0}
     if unbalanced:
         raise LedgerRefused("unbalanced", f"debits differ from credits in section(s) {unbalanced}")

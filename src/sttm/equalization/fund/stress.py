@@ -17,6 +17,14 @@ from sqlalchemy import create_engine
 from .ledger import Ledger, contribution, disbursement
 
 
+def store_engine(db: str):
+    """A .gpkg path opens the knowledge base (its engine: WAL, synchronous=FULL); a URL, a plain engine."""
+    if "://" not in db:
+        from sttm.knowledge import open_kb
+        return open_kb(db).engine
+    return create_engine(db, connect_args={"timeout": 60} if db.startswith("sqlite") else {})
+
+
 def make_batch(i: int, size: int) -> list:
     out = []
     for j in range(size):
@@ -43,7 +51,7 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--pause-in-txn", type=float, default=0.0)
     a = ap.parse_args(argv)
-    engine = create_engine(a.url, connect_args={"timeout": 60} if a.url.startswith("sqlite") else {})
+    engine = store_engine(a.url)
     led = Ledger(engine, rights=lambda istat, adv: True)
     with open(a.log, "a", encoding="utf-8") as fh:
         for i in range(a.batches):
