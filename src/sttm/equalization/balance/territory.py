@@ -100,6 +100,8 @@ class Territory:
         if hydraulic is not None and len(hydraulic):
             h = hydraulic.copy()
             h["istat_code"] = h["istat_code"].astype(str)
+            if "class" not in h.columns and "criticality_class" in h.columns:
+                h = h.rename(columns={"criticality_class": "class"})
             lspp = h.set_index("istat_code").reindex(codes)[lspp_cols]
         else:
             lspp = pd.DataFrame(index=codes, columns=lspp_cols, dtype=float)
