@@ -331,8 +331,8 @@ class KnowledgeBase:
             conn.exec_driver_sql(
                 "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, "
                 "min_x, min_y, max_x, max_y, srs_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (p.name, "features" if p.kind == "features" else "attributes", meta.title,
-                 meta.description, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), *b,
+                (p.name, "features" if p.kind == "features" else "attributes", p.name,
+                 f"{meta.title}. {meta.description}".strip(" ."), now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), *b,
                  ANALYSIS_EPSG if p.kind == "features" else None))
             if p.kind == "features":
                 conn.exec_driver_sql(

@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..knowledge import KnowledgeBase, LayerMeta
 
 #: bump when a builder's logic changes, so `kb build` recomputes the layers even if data did not change
-BUILD_VERSION = "territory-1"
+BUILD_VERSION = "territory-2"
 
 #: adjacency: two comuni border each other when at least MIN_SHARED_BORDER_M of one's boundary runs
 #: within the tolerance of the other. The tolerance is larger across the provincial boundary because
@@ -119,7 +119,9 @@ def build_adjacency(cmm: gpd.GeoDataFrame, neighbours: gpd.GeoDataFrame) -> pd.D
                 continue  # each CMM pair once
             cross = allm["_cmm"].iat[j] is False or not allm["_cmm"].iat[j]
             tol = ADJ_TOLERANCE_CROSS_PROVINCE_M if cross else ADJ_TOLERANCE_SAME_FILE_M
-            shared = shapely.length(shapely.intersection(boundaries[i], shapely.buffer(boundaries[j], tol)))
+            near = shapely.line_merge(shapely.intersection(boundaries[i], shapely.buffer(boundaries[j], tol)))
+            # each stretch overshoots by the tolerance at both ends (where it turns away from the border)
+            shared = sum(max(0.0, float(shapely.length(part)) - 2 * tol) for part in shapely.get_parts(near))
             if shared >= MIN_SHARED_BORDER_M:
                 a, b = allm["istat_code"].iat[i], allm["istat_code"].iat[j]
                 rows.append({"pair_id": f"{a}-{b}", "istat_a": a, "istat_b": b,
