@@ -195,3 +195,22 @@ def test_read_real_overpass_crossings():
     # Milano, in UTM 32N
     assert 505_000 < np.median(net.x) < 525_000 and 5_025_000 < np.median(net.y) < 5_045_000
     assert np.median(net.length) < 30  # crossings are short
+
+
+def test_capacity_fallbacks_and_partial_coverage():
+    cells = pd.DataFrame({"x": [0.0, 1000], "y": [0.0, 0], "pop": [100.0, 100], "under12": [10.0, 10],
+                          "istat_code": ["015146", "015002"]})
+    services = pd.DataFrame({"x": [0.0, 1000, 0], "y": [0.0, 0, 0], "category_key": ["cfp", "primaria", "sport"],
+                             "capacity": [np.nan, np.nan, np.nan]})
+    cats = [CategorySpec("cfp", "CFP", supply="capacity", per=1, catchment_min=5), CategorySpec("primaria", "P", supply="capacity"),
+            CategorySpec("sport", "Sport", coverage=("015146",))]
+    acc = accessibility(cells, services, StraightLine(1.0), speed_kmh=6.0, categories=cats, threshold_min=5)
+    # no capacity known: each structure counts 1 -> cfp reaches cell 0 only (500 m): 1/100
+    assert acc["r_cfp"].tolist() == pytest.approx([0.01, 0.0])
+    assert any("cfp: capacità assente" in n for n in acc.attrs["notes_it"])
+    # sport evaluated only in Milano (015146): the other cell is empty, not "unreached"
+    assert np.isnan(acc.loc[1, "t_sport"]) and acc.loc[0, "t_sport"] == 0
+    # cell 0 reaches cfp and sport but not primaria (1000 m > 500 m); cell 1 reaches primaria only, sport not counted
+    assert acc["score_15"].tolist() == pytest.approx([2 / 3, 1 / 2])
+    agg = aggregate(cells, acc, "istat_code", cats).set_index("istat_code")
+    assert np.isnan(agg.loc["015002", "share_sport"]) and agg.loc["015146", "share_sport"] == 1.0

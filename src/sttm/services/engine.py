@@ -15,6 +15,7 @@ Two cost models share one interface (all distances in metres of travel):
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,6 +174,7 @@ class CategorySpec:
     per: float = 1.0
     catchment_min: float = 15.0
     note: str = ""
+    coverage: tuple[str, ...] | None = None  # istat codes where the data is complete (None = everywhere)
 
 
 def accessibility(cells: pd.DataFrame, services: pd.DataFrame, cost, speed_kmh: float,
@@ -189,6 +191,7 @@ def accessibility(cells: pd.DataFrame, services: pd.DataFrame, cost, speed_kmh: 
     out = pd.DataFrame(index=cells.index)
     ox, oy = cells["x"].to_numpy(float), cells["y"].to_numpy(float)
     reached = []
+    notes: list[str] = []
     for spec in categories:
         s = services[services["category_key"] == spec.key]
         dx, dy = s["x"].to_numpy(float), s["y"].to_numpy(float)
@@ -200,24 +203,48 @@ def accessibility(cells: pd.DataFrame, services: pd.DataFrame, cost, speed_kmh: 
                 progress(spec.key)
             continue
         near_m = cost.nearest(ox, oy, dx, dy)
-        out[f"t_{spec.key}"] = near_m / m_per_min
+        t = near_m / m_per_min
         thr_m = threshold_min * m_per_min
         catch_m = spec.catchment_min * m_per_min
         pairs = cost.within(ox, oy, dx, dy, max(thr_m, catch_m))
         in_thr = pairs.d <= thr_m
-        out[f"n_{spec.key}"] = np.bincount(pairs.i[in_thr], minlength=len(cells)).astype(np.int64)
+        n = np.bincount(pairs.i[in_thr], minlength=len(cells)).astype(np.int64)
+        sup = np.ones(len(s))
         if spec.supply == "capacity":
-            sup = pd.to_numeric(s["capacity"], errors="coerce").fillna(0.0).to_numpy()
-        else:
-            sup = np.ones(len(s))
+            cap = pd.to_numeric(s["capacity"], errors="coerce").to_numpy(float) if "capacity" in s else np.full(len(s), np.nan)
+            known = np.isfinite(cap) & (cap > 0)
+            if not known.any():
+                notes.append(f"{spec.key}: capacità assente o nulla per tutte le {len(s)} strutture — ogni struttura conta 1")
+            else:
+                if not known.all():
+                    med = float(np.median(cap[known]))
+                    notes.append(f"{spec.key}: capacità mancante per {int((~known).sum())} strutture su {len(s)} — "
+                                 f"attribuita la mediana ({med:.0f})")
+                    cap = np.where(known, cap, med)
+                sup = cap
         dem = cells[spec.demand].to_numpy(float)
-        out[f"r_{spec.key}"] = two_step_fca(pairs, dem, sup, max_cost=catch_m) * spec.per
-        reached.append((out[f"n_{spec.key}"] > 0).to_numpy())
+        r = two_step_fca(pairs, dem, sup, max_cost=catch_m) * spec.per
+        hit = (n > 0).astype(float)
+        if spec.coverage is not None and "istat_code" in cells.columns:
+            inside = cells["istat_code"].astype(str).isin(spec.coverage).to_numpy()
+            t, r = np.where(inside, t, np.nan), np.where(inside, r, np.nan)
+            hit = np.where(inside, hit, np.nan)
+            notes.append(f"{spec.key}: dati completi solo per {', '.join(spec.coverage)} — altrove non valutato (vuoto)")
+        out[f"t_{spec.key}"] = t
+        out[f"n_{spec.key}"] = n
+        out[f"r_{spec.key}"] = r
+        reached.append(hit)
         if progress:
             progress(spec.key)
-    out["score_15"] = np.mean(reached, axis=0) if reached else np.nan
+    if reached:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # cells where no category is evaluated
+            out["score_15"] = np.nanmean(np.vstack(reached), axis=0)
+    else:
+        out["score_15"] = np.nan
     out["approximate"] = bool(cost.approximate)
     out["time_method"] = cost.describe()
+    out.attrs["notes_it"] = notes
     return out
 
 
@@ -252,8 +279,11 @@ def aggregate(cells: pd.DataFrame, acc: pd.DataFrame, by: str, categories: list[
         k = spec.key
         res[f"t_{k}"] = wmean(f"t_{k}")
         hit = (df[f"n_{k}"].to_numpy() > 0).astype(float)
+        ev = np.isfinite(df[f"t_{k}"].to_numpy(float))  # cells where the category is evaluated
+        den = np.bincount(inv[ev], weights=w[ev], minlength=len(keys))
         with np.errstate(divide="ignore", invalid="ignore"):
-            res[f"share_{k}"] = np.where(wsum > 0, np.bincount(inv, weights=hit * w, minlength=len(keys)) / wsum, np.nan)
+            res[f"share_{k}"] = np.where(den > 0, np.bincount(inv[ev], weights=(hit * w)[ev], minlength=len(keys)) / den,
+                                         np.nan)
         res[f"r_{k}"] = wmean(f"r_{k}")
     res["score_15"] = wmean("score_15")
     return res

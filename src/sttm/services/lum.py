@@ -55,6 +55,12 @@ def build_lum(stations: gpd.GeoDataFrame, municipalities: pd.DataFrame, *, clust
                                 geometry="geometry", crs=ANALYSIS_CRS)
     xy = np.column_stack([st.geometry.x, st.geometry.y])
     pairs = cKDTree(xy).query_pairs(cluster_m, output_type="ndarray")
+    if "interchange_with" in st.columns:  # declared interchanges join stops even farther apart
+        by_name = {str(n).strip().upper(): i for i, n in enumerate(st["name"])}
+        extra = [(i, by_name[t.strip().upper()]) for i, v in enumerate(st["interchange_with"]) if isinstance(v, str)
+                 for t in v.split(";") if t.strip().upper() in by_name]
+        if extra:
+            pairs = np.vstack([pairs.reshape(-1, 2), np.array(extra, dtype=pairs.dtype)])
     adj = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])) if len(pairs) else
                             (np.array([]), (np.array([], int), np.array([], int))), shape=(len(st), len(st)))
     _, label = csgraph.connected_components(adj, directed=False)

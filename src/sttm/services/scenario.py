@@ -30,11 +30,7 @@ def _solver(name: str):
 
 
 def _solve(model, solver: str):
-    import warnings
-
-    with warnings.catch_warnings():  # PuLP 3 deprecation notices raised inside spopt
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return model.solve(_solver(solver))
+    return model.solve(_solver(solver))
 
 
 @dataclass
@@ -52,6 +48,15 @@ class ScenarioResult:
 
 def run_scenario(dist_existing: np.ndarray, dist_candidates: np.ndarray, weights: np.ndarray, k: int,
                  radius_m: float, method: str = "mclp", solver: str = "highs") -> ScenarioResult:
+    """See :func:`_run_scenario`; PuLP 3 deprecation notices raised inside spopt are silenced."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _run_scenario(dist_existing, dist_candidates, weights, k, radius_m, method, solver)
+
+
+def _run_scenario(dist_existing, dist_candidates, weights, k, radius_m, method, solver) -> ScenarioResult:
     """dist_existing: distance (m) from each demand point to its nearest existing facility (inf if none);
     dist_candidates: (n_demand × n_candidates) distances; weights: demand per point."""
     from spopt.locate import MCLP, PMedian
