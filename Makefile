@@ -1,0 +1,43 @@
+# sttm — the two commands of the README:
+#   make demo   build the knowledge base from the open data (embedded GeoPackage) and serve the portal
+#   make test   run the test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STTM   := $(VENV)/bin/sttm
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: demo test install system assets kb serve bench clean
+
+demo: install kb
+	$(STTM) remix load
+	$(STTM) serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+install: $(VENV)/.installed assets
+
+system:
+	bash scripts/install-system.sh
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	bash scripts/install-system.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+assets: $(VENV)/.installed
+	$(PY) src/sttm/web/build_assets.py
+
+kb: install
+	$(STTM) kb build
+
+bench: install
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf var/sttm.gpkg var/sttm.gpkg-wal var/sttm.gpkg-shm
