@@ -5,6 +5,7 @@ hand in the comments. The LR 12/2005 rates and the fund share are pinned here (t
 `to_confirm` parameters in the shipped file), so the hand figures do not depend on them."""
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -26,30 +27,13 @@ PINNED = {"resources[lr12_art43_c2bis].rate": 0.05, "resources[lr12_art43_c2sexi
           "resources[lr12_art44_c19].rate": 0.05, "allocation.fund_share_metropolitan": 0.20,
           "allocation.fund_share_supra": 0.0}
 
+CASES = Path(__file__).parent / "balance_cases"
 # 400 m × 400 m on farmland centred on the Liscate (015122) | Truccazzano (015224) border
-HUB = {"act": {"kind": "SUAP", "istat_code": "015122", "title": "Polo logistico Liscate-Truccazzano",
-               "adopted_on": "2026-03-02"},
-       "forecasts": [{"id": "L1", "function": "logistics", "floor_area_m2": 96000, "land_take_free_soil_m2": 160000,
-                      "new_impervious_m2": 130000, "former_cover": "agricultural",
-                      "construction_contribution_eur": 5760000,
-                      "geometry": {"type": "Polygon", "coordinates": [[
-                          [9.429129, 45.47377], [9.434246, 45.473751], [9.434274, 45.477351],
-                          [9.429156, 45.47737], [9.429129, 45.47377]]]}}]}
+HUB = json.loads((CASES / "logistics_hub_liscate.json").read_text())
 # 150 m × 120 m retail park on already urbanized land in Abbiategrasso (015002)
-RETAIL = {"act": {"kind": "PII", "istat_code": "015002", "title": "Parco commerciale"},
-          "forecasts": [{"id": "R1", "function": "large_retail", "floor_area_m2": 6000, "new_impervious_m2": 2000,
-                         "former_cover": "urbanized", "construction_contribution_eur": 1234567.89,
-                         "geometry": {"type": "Polygon", "coordinates": [[
-                             [8.877393, 45.369385], [8.879309, 45.369387], [8.879306, 45.370467],
-                             [8.877391, 45.370465], [8.877393, 45.369385]]]}}]}
-# 40 m × 40 m residential infill in Magenta (015130)
-INFILL = {"act": {"kind": "PA", "istat_code": "015130", "title": "Completamento residenziale"},
-          "forecasts": [{"id": "H1", "function": "residential", "floor_area_m2": 1200, "residents": 24,
-                         "new_impervious_m2": 400, "former_cover": "urbanized",
-                         "construction_contribution_eur": 98765.43,
-                         "geometry": {"type": "Polygon", "coordinates": [[
-                             [8.867292, 45.451141], [8.867804, 45.451142], [8.867803, 45.451502],
-                             [8.867291, 45.451501], [8.867292, 45.451141]]]}}]}
+RETAIL = json.loads((CASES / "retail_park_abbiategrasso.json").read_text())
+# 40 m × 40 m residential infill in Magenta (015130), 24 residents
+INFILL = json.loads((CASES / "residential_infill_magenta.json").read_text())
 
 
 @pytest.fixture(scope="module")

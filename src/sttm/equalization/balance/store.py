@@ -250,7 +250,8 @@ def _result_row(result, pid: str, bid: str, actor: str) -> dict:
         params_version=result.params_version, params_sha256=result.params_sha256,
         relevance=result.relevance.level, total_resources_cents=result.total_resources_cents,
         affected_json=canonical([asdict(a) for a in result.relevance.affected]),
-        explanation_json=canonical(result.relevance.explain()),
+        explanation_json=canonical({"lines": [asdict(ln) for ln in result.relevance.lines],
+                                    "text": result.relevance.explain()}),
         assumptions_json=canonical(result.assumptions),
         indicators_json=canonical([asdict(i) for i in result.indicators]))
 
