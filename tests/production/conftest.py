@@ -24,7 +24,7 @@ def P(x, y):
 def scene():
     mun = gpd.GeoDataFrame({
         "istat_code": ["015001", "015002"], "name": ["Alfa", "Beta"], "area_km2": [100.0, 100.0],
-        "residents_anpr_2025": [100000, 250000]},
+        "residents_anpr_2025": [200000, 500000]},
         geometry=[B(0, 0, 10000, 10000), B(10000, 0, 20000, 10000)], crs=CRS)
     hazard = pd.DataFrame({"istat_code": ["015001", "015002"], "flood_area_high_km2": [2.0, 20.0]})
     pgt = gpd.GeoDataFrame({

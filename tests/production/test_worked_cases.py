@@ -59,7 +59,7 @@ def test_accessibility_by_hand(scene):
     assert p1["dist_rail_station_m"] == pytest.approx(700)
     assert p1["pt_stops_800m"] == 1
     assert p1["services_1km"] == 1                                    # school 800 m away
-    assert p1["workforce_pt"] == 350000                               # line S5 serves Alfa + Beta
+    assert p1["workforce_pt"] == 700000                               # line S5 serves Alfa + Beta
     assert p1["flood_high_share"] == pytest.approx(0.02)
 
 
@@ -111,7 +111,7 @@ def test_logistics_on_farmland_in_exclusion_is_rejected(scene):
 def test_logistics_on_brownfield_high_suitability_by_hand(scene):
     b = _sites(scene).loc["brown"]
     # regeneration 1 (brownfield), junction 2400 m -> (2400-8000)/(1000-8000)=0.8, primary road 200 m -> 1,
-    # rail terminal 1500 m -> 1, workforce 350000/500000=0.7, sensitive uses 1200 m -> 1
+    # rail terminal 1500 m -> 1, workforce 700000/1000000=0.7, sensitive uses 1200 m -> 1
     assert b["dist_motorway_junction_m"] == pytest.approx(2400)
     assert b["dist_rail_terminal_m"] == pytest.approx(1500)
     assert b["dist_sensitive_m"] == pytest.approx(1200)

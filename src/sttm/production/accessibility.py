@@ -3,7 +3,7 @@
 All distances are Euclidean (m, EPSG:32632) from the area's boundary (0 when inside/touching):
 a network-based measure needs a street graph, which is a user input not always available.
 ``workforce_pt`` is a documented proxy without GTFS timetables: the residents of the comuni that
-have a station reachable from a station within ``station_access_m`` of the area, a station being
+have a station (rail or metro) reachable from a station within ``station_access_m`` of the area, a station being
 reachable when it shares a line with the access station or lies within ``workforce_radius_m``.
 The area takes the best of its access stations.
 """
@@ -110,7 +110,7 @@ def compute(areas: gpd.GeoDataFrame, inp: AccessInputs) -> gpd.GeoDataFrame:
     out["dist_rail_terminal_m"] = nearest_distance(g, inp.rail_terminals).round(1)
     out["pt_stops_800m"] = count_within(g, stops, params.scalar("pt_stop_radius_m"))
     out["services_1km"] = count_within(g, inp.services, params.scalar("services_radius_m"))
-    out["workforce_pt"] = workforce_pt(g, rail if rail is not None else None, inp.municipalities)
+    out["workforce_pt"] = workforce_pt(g, inp.stations, inp.municipalities)   # rail and metro
     out["dist_sensitive_m"] = nearest_distance(g, inp.sensitive).round(1)
     return out
 

@@ -192,16 +192,13 @@ def grid(study, cs: constraints.ConstraintSet, access: accessibility.AccessInput
         regen[burn(productive.geometry).astype(bool)] = params.scalar("regen_level_productive")
     if brownfields is not None and len(brownfields):
         regen[burn(brownfields.geometry).astype(bool)] = params.scalar("regen_level_brownfield")
-    rail = access.stations
-    if rail is not None and "mode" in rail:
-        rail = rail[rail["mode"] == "rail"]
     factors = {
         "regen_level": regen,
         "dist_motorway_junction_m": dist_to(access.junctions),
         "dist_primary_road_m": dist_to(access.roads),
         "dist_rail_terminal_m": dist_to(access.rail_terminals),
         "dist_sensitive_m": dist_to(access.sensitive),
-        "workforce_pt": _workforce_grid(rail, access.municipalities, shape, tr, res),
+        "workforce_pt": _workforce_grid(access.stations, access.municipalities, shape, tr, res),
     }
     num = np.zeros(shape, np.float32)
     den = 0.0
