@@ -1,0 +1,113 @@
+"""Worked examples of the two norm sheets, checked by hand."""
+import pytest
+
+from sttm.sustainability.flood import FloodSite, SiteInputError, evaluate_flood
+from sttm.sustainability.heat import HeatSite, evaluate_heat
+from sttm.sustainability.hydrology import LSPP
+
+MILANO = LSPP(a1=29.87, n=0.3006, alpha=0.2958, kappa=-0.0358, epsilon=0.8179)  # class A comune
+W_PER_HA = 867.5532  # rainfall-curve volume per impervious ha, Milano T=50, u_lim 10 l/s/ha (see test_core)
+
+
+def car_park(**kw):
+    args = dict(
+        name="Parcheggio via Esempio", site_area_m2=10_000, surfaces_before={"asphalt": 10_000},
+        surfaces_after={"asphalt": 4500, "permeable_paving": 2500, "desealing": 1200, "rain_garden": 1500,
+                        "infiltration_trench": 300},
+        soil_group="B", criticality_class="A", lspp=MILANO, trees_after={"second": 40})
+    args.update(kw)
+    return FloodSite(**args)
+
+
+def test_car_park_desealed_with_rain_garden_and_trees_class_a():
+    r = evaluate_flood(car_park())
+    s1, s2, s3, inv = r["step1"], r["step2"], r["step3"], r["step3"]["invariance"]
+    assert s1["imperviousness_before"] == 1.0 and s1["ulim_l_s_ha"] == 10 and s1["priority_site"]
+    # design storm: h(1 h, 50 y) = a1·wT = 29.87 · 2.05660 = 61.43 mm
+    assert s3["design_storm_mm"] == pytest.approx(61.4305, abs=1e-3)
+    # runoff before, CN 98: S = 5.18367, Q = (61.4305 − 1.03673)² / (61.4305 + 0.8·5.18367) = 55.620 mm
+    assert s3["runoff_cn_before_m3"] == pytest.approx(556.20, abs=0.05)
+    assert s3["runoff_phi_before_m3"] == pytest.approx(614.305, abs=0.01)   # 1.0 · 61.4305 mm · 1 ha
+    # φ after = (4500·1 + 2500·0.7 + 1200·0.3 + 1500·0.3 + 300·0.3) / 10000 = 0.715
+    assert s3["phi_after"] == pytest.approx(0.715)
+    assert inv["impervious_equivalent_ha"] == pytest.approx(0.715)
+    assert inv["rainfall_curve_volume_m3"] == pytest.approx(W_PER_HA * 0.715, abs=0.01)   # 620.30 m³
+    assert inv["min_volume_m3"] == pytest.approx(800 * 0.715)                             # 572 m³
+    assert inv["required_m3"] == pytest.approx(620.30, abs=0.01)
+    assert inv["min_volume_status"] == "unverified"
+    # storage: paving 2500·0.060 + rain garden 1500·0.300 + trench 300·0.450 = 150 + 450 + 135
+    assert s3["storage_provided_m3"] == pytest.approx(735.0)
+    assert r["verdict"]["invariance_met"] and s3["deficit_m3"] == 0
+    # RIE after = (1200/0.1 + 1500/0.1 + 40·20) / (2700 + 4500·0.9 + 2500·0.6 + 300·0.6) = 27800/8430
+    assert s3["rie_before"] == 0.0
+    assert s3["rie_after"] == pytest.approx(27800 / 8430)
+    # recharge: 950 mm · 0.6 · Σ A(1−φ) over infiltrating surfaces
+    assert s3["recharge_after_m3_yr"] == pytest.approx(0.95 * 0.6 * (2500 * 0.3 + 1200 * 0.7 + 1500 * 0.7 + 300 * 0.7))
+    assert s2["desealed_m2"] == pytest.approx(5500)
+    assert s2["cost_eur"] == pytest.approx(2500 * 70 + 1200 * 45 + 1500 * 120 + 300 * 150)
+    assert {i["code"] for i in r["indicators"]} >= {"F1", "F3", "F4", "F7"}
+
+
+def test_car_park_with_too_little_storage_gets_the_missing_area():
+    r = evaluate_flood(car_park(surfaces_after={"asphalt": 8000, "desealing": 1500, "rain_garden": 500}))
+    s3 = r["step3"]
+    phi = (8000 + 1500 * 0.3 + 500 * 0.3) / 10_000
+    required = max(W_PER_HA * phi, 800 * phi)
+    assert s3["invariance"]["required_m3"] == pytest.approx(required, abs=0.01)
+    assert s3["deficit_m3"] == pytest.approx(required - 150, abs=0.01)
+    assert s3["extra_area_nbs"] == "rain_garden"
+    assert s3["extra_area_needed_m2"] == pytest.approx((required - 150) / 0.3, abs=0.1)
+    assert not r["verdict"]["invariance_met"]
+
+
+def test_user_override_of_the_minimum_volume_changes_the_requirement():
+    from sttm.sustainability.params import load_params
+    p = load_params(overrides={"invariance.min_volume_m3_ha.A": 1000})
+    r = evaluate_flood(car_park(), params=p)
+    assert r["step3"]["invariance"]["required_m3"] == pytest.approx(715.0)
+    assert r["step3"]["invariance"]["min_volume_status"] == "user_override"
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"surfaces_after": {"asphalt": 5000}}, "surfaces_after: surfaces add up to 5000.0"),
+    ({"surfaces_after": {"asphalt": 9000, "moon_dust": 1000}}, "surfaces_after row 2: field 'type'"),
+    ({"criticality_class": "D"}, "criticality_class"),
+    ({"soil_group": "E"}, "soil_group"),
+    ({"lspp": None}, "lspp"),
+])
+def test_flood_bad_input(kw, msg):
+    with pytest.raises(SiteInputError, match=msg):
+        evaluate_flood(car_park(**kw))
+
+
+def test_school_yard_greening_against_heat():
+    site = HeatSite(name="Cortile scuola primaria", site_area_m2=5000,
+                    surfaces_before={"asphalt": 4000, "lawn": 1000},
+                    surfaces_after={"asphalt": 1500, "desealing": 2000, "lawn": 1000, "cool_pavement": 500},
+                    canopy_before_m2=0, canopy_after_m2=1000, t_ref_c=29.0, uhi_max_c=4.0,
+                    target_reduction_c=1.0, sensitive_use="scuola", exposed_children=320)
+    r = evaluate_heat(site)
+    s1, s3 = r["step1"], r["step3"]
+    # before: CC = 0.6·0 + 0.2·(4000·.08 + 1000·.23)/5000 + 0.2·(4000·.1 + 1000·.95)/5000 = 0.076
+    assert s1["cc_before"] == pytest.approx(0.076)
+    assert s1["t_air_before"] == pytest.approx(29 + (1 - 0.076) * 4)           # 32.696 °C
+    # after: shade 0.2, albedo 0.207, ETI 0.61 → CC = 0.12 + 0.0414 + 0.122 = 0.2834
+    assert s3["cc_after"] == pytest.approx(0.2834)
+    assert s3["t_air_after"] == pytest.approx(29 + (1 - 0.2834) * 4)           # 31.866 °C
+    assert s3["reduction_c"] == pytest.approx(0.8296)
+    assert not r["verdict"]["target_met"]
+    # missing 0.1704 °C → canopy = 0.1704 / (4 · 0.6) · 5000 = 355 m²
+    assert s3["extra_canopy_needed_m2"] == pytest.approx(355.0)
+    assert s3["extra_canopy_feasible"]
+    assert s1["exposed_sensitive"] == 320
+    assert {i["code"] for i in r["indicators"]} >= {"H1", "H3", "H4"}
+    # adding exactly that canopy reaches the target
+    site.canopy_after_m2 = 1355.0
+    assert evaluate_heat(site)["verdict"]["target_met"]
+
+
+def test_heat_canopy_larger_than_site_is_refused():
+    site = HeatSite(name="x", site_area_m2=100, surfaces_before={"asphalt": 100}, surfaces_after={"asphalt": 100},
+                    canopy_after_m2=150)
+    with pytest.raises(SiteInputError, match="canopy area 150"):
+        evaluate_heat(site)
