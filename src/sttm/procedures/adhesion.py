@@ -70,6 +70,15 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def known_municipalities(engine: Engine) -> set[str] | None:
+    """ISTAT codes of the KB's ``municipalities`` layer, or None when the territory is not built."""
+    from sqlalchemy import inspect, text
+    if not inspect(engine).has_table("municipalities"):
+        return None
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(text("SELECT istat_code FROM municipalities"))}
+
+
 def open_adhesion(engine: Engine, istat: str, case_id: str, *, author: str, strategies=STRATEGIES,
                   subject: str = "") -> str:
     """Opens an adhesion of ``istat`` in case ``case_id`` ('a'..'d'); returns its id."""
@@ -82,6 +91,9 @@ def open_adhesion(engine: Engine, istat: str, case_id: str, *, author: str, stra
     if bad or not strategies:
         raise AdhesionError("strategies", f"strategies must be among {STRATEGIES}, got {strategies}")
     ensure_schema(engine)
+    known = known_municipalities(engine)
+    if known is not None and istat not in known:
+        raise AdhesionError("istat", f"{istat} is not one of the {len(known)} comuni of the knowledge base")
     aid = str(uuid.uuid4())
     with engine.begin() as conn:
         conn.execute(insert(schema.adhesions).values(adhesion_id=aid, istat_code=istat, case_id=case_id,

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, insert, select
 from sttm.equalization.fund import Ledger, LedgerRefused, disbursement, public_utility_categories
 
 from sttm.equalization.fund.errors import Refused
+from sttm.equalization.fund.money import eur_to_cents
 
 from . import adhesion, schema
 
@@ -232,14 +233,10 @@ def submit(engine: Engine, call_id: str, proposals: list[Proposal], *, author: s
 
 
 def _euro_to_cents(text: str, where: str) -> int:
-    from decimal import Decimal, InvalidOperation
     try:
-        d = Decimal(str(text).strip().replace(" ", ""))
-    except InvalidOperation:
-        raise CallError("amount", f"{where}: '{text}' is not an amount in euro") from None
-    if d != d.quantize(Decimal("0.01")):
-        raise CallError("amount", f"{where}: '{text}' has more than two decimals")
-    return int(d * 100)
+        return eur_to_cents(text, where)
+    except Refused as exc:
+        raise CallError(exc.code, exc.message) from None
 
 
 def read_proposals_csv(path: str | Path) -> list[Proposal]:

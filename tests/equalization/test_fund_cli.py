@@ -1,0 +1,50 @@
+"""The `sttm fund / adhesion / call` commands end to end on a throw-away store."""
+from __future__ import annotations
+
+import typer
+from typer.testing import CliRunner
+
+from sttm.equalization.cli import COMMANDS
+
+runner = CliRunner()
+
+
+def _app():
+    app = typer.Typer()
+    for name, sub in COMMANDS.items():
+        app.add_typer(sub, name=name)
+    return app
+
+
+def test_cli_round_trip(tmp_path):
+    app, db = _app(), ["--db", str(tmp_path / "kb.gpkg")]
+
+    def run(*args, code=0):
+        r = runner.invoke(app, [*args, *db], env={"COLUMNS": "200"})
+        assert r.exit_code == code, r.output
+        return r.output
+
+    run("fund", "init")
+    out = run("adhesion", "open", "015146", "b", "--author", "rossi")
+    aid = out.split()[-1]
+    run("adhesion", "step", aid, "compatibility_request", "--act-ref", "prot. 1", "--role", "comune:015146")
+    run("adhesion", "step", aid, "adhesion_act", "--act-ref", "DCC 1", "--role", "comune:015146",
+        "--commit", "fin_contribution=10%", "--commit", "real_estate_availability=ex scuola")
+    run("adhesion", "check", "015146", "annual_call")
+    run("adhesion", "check", "015010", "annual_call", code=1)
+    run("fund", "contribute", "1.500,50", "--source", "developer", "--comune", "015146", "--cause-ref", "AT 1")
+    out = run("fund", "disburse", "2000", "--category", "public_services", "--cause-ref", "x", code=2)
+    assert "insufficient" in out
+    out = run("fund", "balance", "--by", "comune")
+    assert "1.500,50 €" in out
+    csv = tmp_path / "p.csv"
+    csv.write_text("proposal_id,istat_code,title,category,cost_eur,requested_eur,cofunding_eur,strategies,lum_level,"
+                   "in_green_network\nP1,015146,Parco,green_network_nbs,2000,1000,1000,sttm1,1,1\n")
+    run("call", "open", "AVV", "--year", "2026", "--budget", "5000")
+    run("call", "submit", "AVV", str(csv))
+    out = run("call", "decide", "AVV")
+    assert "funded" in out
+    out = run("fund", "verify")
+    assert "2 registrazioni" in out
+    run("fund", "statement", "--comune", "015146", "--html", str(tmp_path / "s.html"))
+    assert "Estratto conto" in (tmp_path / "s.html").read_text()
