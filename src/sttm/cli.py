@@ -235,6 +235,42 @@ def kb_import(path: Path, layer: str, key: str = typer.Option(..., help="campo c
         console.print(f"Strato {layer}: contenuto invariato (versione {res.version})")
 
 
+@kb_app.command("map")
+def kb_map(layer: str, scale: str = typer.Option("comune", help="comune | zona | cmm"),
+           value: Optional[str] = typer.Option(None, help="numeric column to sum (default: count features)"),
+           where: list[str] = typer.Option([], help="filter column=value (repeatable)"),
+           version: Optional[int] = typer.Option(None, help="a past version of the layer"),
+           out: Optional[Path] = typer.Option(None, help="write the map: .svg, .html or .pdf"),
+           db: Optional[str] = DbOption):
+    """Mappa dinamica di uno strato per comune, zona omogenea o CMM (conteggi, somme, per 1.000 ab.)."""
+    from .knowledge.scales import at_scale, choropleth_svg, per_municipality
+    try:
+        filters = dict(w.split("=", 1) for w in where)
+        table = at_scale(per_municipality(_kb(db), layer, value=value, version=version, where=filters), scale)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    column = "value_sum" if value else "count"
+    t = Table("unità", "oggetti", *(["somma " + value] if value else []), "per 1.000 ab.")
+    for _, r in table.sort_values(column, ascending=False).head(40).iterrows():
+        t.add_row(str(r["unit"]), str(r["count"]), *([f"{r['value_sum']:,.1f}"] if value else []),
+                  f"{r['per_1000']:.2f}")
+    console.print(t)
+    if out:
+        title = f"{layer} — {'somma di ' + value if value else 'numero di oggetti'} per {scale}"
+        svg = choropleth_svg(table, column, title)
+        if out.suffix.lower() == ".svg":
+            out.write_text(svg, encoding="utf-8")
+        else:
+            from .reports import render_html, write_pdf
+            html = render_html("sttm.reports", "map_sheet.html.j2", {"title": title, "svg": svg, "layer": layer,
+                                                                        "scale": scale, "version": version})
+            if out.suffix.lower() == ".pdf":
+                write_pdf(html, out)
+            else:
+                out.write_text(html, encoding="utf-8")
+        console.print(f"Scritto {out}")
+
+
 # ------------------------------------------------------------------ wings
 def _register_wings() -> None:
     for mod_name in WING_CLI_MODULES:

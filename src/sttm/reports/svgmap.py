@@ -130,7 +130,7 @@ def svg_map(layers: list[MapLayer], width: int = 640, height: int = 480,
         if not layer.label:
             continue
         sw = (f'<circle cx="16" cy="{y - 4}" r="4" fill="{layer.fill}" stroke="{layer.stroke}"/>'
-              if layer.data.geom_type.isin(["Point", "MultiPoint"]).all() else
+              if len(layer.data) and layer.data.geom_type.isin(["Point", "MultiPoint"]).all() else
               f'<rect x="10" y="{y - 9}" width="12" height="10" fill="{layer.fill}" stroke="{layer.stroke}" '
               f'opacity="{layer.opacity}"/>')
         out.append(sw + f'<text x="28" y="{y}" font-size="10" fill="#17324d">{html.escape(layer.label)}</text>')
