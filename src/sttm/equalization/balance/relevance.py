@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .externalities import ForecastIndicators
@@ -85,21 +86,20 @@ def _level(value: float, supra: float, metro: float) -> str:
     return "none"
 
 
+def _it(v: float, decimals: int) -> str:
+    return f"{v:,.{decimals}f}".replace(",", "˙").replace(".", ",").replace("˙", ".")
+
+
 def affected_comuni(matrix: pd.DataFrame, host: str, params: BalanceParams) -> list[AffectedComune]:
     """Comuni other than ``host`` where any affected_rule minimum is reached, with the reasons."""
-    out: list[AffectedComune] = []
     rules = params["affected_rule"]
-    for code, row in matrix.iterrows():
-        if code == host:
-            continue
-        reasons = []
-        for r in rules:
-            v = float(row[r["indicator"]])
-            if v >= float(r["min"]):
-                reasons.append(f"{r['label']}: {v:,.1f} {r['unit']} ≥ {float(r['min']):,.0f}".replace(",", "˙")
-                               .replace(".", ",").replace("˙", "."))
-        if reasons:
-            out.append(AffectedComune(str(code), str(row["name"]), reasons))
+    hits = [(r, matrix[r["indicator"]].to_numpy(dtype=float) >= float(r["min"])) for r in rules]
+    any_hit = np.logical_or.reduce([h for _, h in hits]) & (matrix.index.to_numpy() != host)
+    out: list[AffectedComune] = []
+    for i in np.nonzero(any_hit)[0]:
+        reasons = [f"{r['label']}: {_it(float(matrix[r['indicator']].iat[i]), 1)} {r['unit']} ≥ {_it(float(r['min']), 0)}"
+                   for r, h in hits if h[i]]
+        out.append(AffectedComune(str(matrix.index[i]), str(matrix["name"].iat[i]), reasons))
     return out
 
 
