@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -29,12 +30,12 @@ def _run(fn):
     try:
         return fn()
     except ProductionInputError as exc:
-        console.print(f"[bold red]Errore nei dati in ingresso:[/] {exc}")
+        console.print(f"[bold red]Errore nei dati in ingresso:[/] {escape(str(exc))}")
         raise typer.Exit(2)
     except Exception as exc:
         from sttm.knowledge import KnowledgeError
         if isinstance(exc, KnowledgeError):
-            console.print(f"[bold red]Errore del sistema delle conoscenze:[/] {exc}")
+            console.print(f"[bold red]Errore del sistema delle conoscenze:[/] {escape(str(exc))}")
             raise typer.Exit(2)
         raise
 
@@ -44,11 +45,11 @@ def _print_report(rep) -> None:
         state = f"versione {ver}" if changed else f"invariato (versione {ver})"
         console.print(f"[green]scritto[/] {name}: {n} elementi, {state}")
     for n in rep.notes:
-        console.print(f"[cyan]nota[/] {n}")
+        console.print(f"[cyan]nota[/] {escape(n)}")
     if rep.not_used:
         console.print("[bold yellow]Non utilizzato (dati mancanti):[/]")
         for m in dict.fromkeys(rep.not_used):
-            console.print(f"  [yellow]•[/] {m}")
+            console.print(f"  [yellow]•[/] {escape(m)}")
 
 
 def _progress():
@@ -165,11 +166,11 @@ def evaluate_cmd(proposal: Path = typer.Argument(..., help="proposta insediativa
     console.print(t)
     console.print(f"Punteggio {ev.total:.2f}/100 – voto [bold]{ev.grade}[/] ({ev.grade_label})")
     for nc in ev.non_compliance:
-        console.print(f"[red]non conforme:[/] {nc}")
+        console.print(f"[red]non conforme:[/] {escape(nc)}")
     console.print(f"Mezzi pesanti: {fr.heavy_per_day:,.1f}/giorno, {fr.heavy_per_year:,.0f}/anno "
                   f"(stima {fr.status}: {fr.reference})")
     if site is not None:
-        console.print(f"Sito: {site['reason']}")
+        console.print(f"Sito: {escape(site['reason'])}")
     console.print(f"Esito: [bold]{verdict}[/]")
 
 
