@@ -291,7 +291,7 @@ def audit_trail(conn: sa.Connection, entity_id: str | None = None, limit: int = 
 
 
 # ----------------------------------------------------------------------------- writes
-def _audit(conn: sa.Connection, actor: Actor, action: str, entity: str, entity_id: str,
+def record_audit(conn: sa.Connection, actor: Actor, action: str, entity: str, entity_id: str,
            before: dict | None, after: dict | None) -> None:
     dump = lambda d: None if d is None else json.dumps(d, ensure_ascii=False, sort_keys=True, default=str)  # noqa: E731
     conn.execute(audit_t.insert().values(ts=now(), username=actor.username, action=action, entity=entity,
@@ -318,7 +318,7 @@ def create_intervention(conn: sa.Connection, actor: Actor, raw: dict[str, Any]) 
                                                  updated_by=actor.username))
     _write_funding(conn, rec["intervention_id"], rec["funding"])
     after = get_intervention(conn, rec["intervention_id"])
-    _audit(conn, actor, "create", "intervention", rec["intervention_id"], None, after)
+    record_audit(conn, actor, "create", "intervention", rec["intervention_id"], None, after)
     return after
 
 
@@ -338,7 +338,7 @@ def update_intervention(conn: sa.Connection, actor: Actor, intervention_id: str,
         raise Conflict(intervention_id, expected_version, before["row_version"])
     _write_funding(conn, intervention_id, rec["funding"])
     after = get_intervention(conn, intervention_id)
-    _audit(conn, actor, "update", "intervention", intervention_id, before, after)
+    record_audit(conn, actor, "update", "intervention", intervention_id, before, after)
     return after
 
 
@@ -350,7 +350,7 @@ def delete_intervention(conn: sa.Connection, actor: Actor, intervention_id: str,
     if res.rowcount != 1:
         raise Conflict(intervention_id, expected_version, before["row_version"])
     conn.execute(funding_t.delete().where(funding_t.c.intervention_id == intervention_id))
-    _audit(conn, actor, "delete", "intervention", intervention_id, before, None)
+    record_audit(conn, actor, "delete", "intervention", intervention_id, before, None)
 
 
 def create_opportunity(conn: sa.Connection, actor: Actor, raw: dict[str, Any]) -> dict[str, Any]:
@@ -360,7 +360,7 @@ def create_opportunity(conn: sa.Connection, actor: Actor, raw: dict[str, Any]) -
         raise ValidationError([f"identificativo {rec['area_id']!r} già esistente"])
     conn.execute(opportunities_t.insert().values(**rec, row_version=1, updated_at=now(), updated_by=actor.username))
     after = get_opportunity(conn, rec["area_id"])
-    _audit(conn, actor, "create", "opportunity", rec["area_id"], None, after)
+    record_audit(conn, actor, "create", "opportunity", rec["area_id"], None, after)
     return after
 
 
@@ -378,7 +378,7 @@ def update_opportunity(conn: sa.Connection, actor: Actor, area_id: str, raw: dic
     if res.rowcount != 1:
         raise Conflict(area_id, expected_version, before["row_version"])
     after = get_opportunity(conn, area_id)
-    _audit(conn, actor, "update", "opportunity", area_id, before, after)
+    record_audit(conn, actor, "update", "opportunity", area_id, before, after)
     return after
 
 
@@ -390,12 +390,13 @@ def upsert_many(engine: sa.Engine, actor: Actor, interventions: Iterable[dict] =
     """
     ensure_schema(engine)
     errors: list[str] = []
+    refused: list[str] = []
     ints, opps = [], []
     for i, raw in enumerate(interventions, start=1):
         try:
             rec = clean_intervention(raw, raw.get("_row", i))
             if not can_write(actor, "intervention", rec):
-                errors.append(f"riga {raw.get('_row', i)}: comune {rec['istat_codes']} non consentito a {actor.username}")
+                refused.append(f"riga {raw.get('_row', i)}: comune {rec['istat_codes']} non consentito a {actor.username}")
             ints.append(rec)
         except ValidationError as exc:
             errors += exc.errors
@@ -403,12 +404,14 @@ def upsert_many(engine: sa.Engine, actor: Actor, interventions: Iterable[dict] =
         try:
             rec = clean_opportunity(raw, raw.get("_row", i))
             if not can_write(actor, "opportunity", rec):
-                errors.append(f"riga {raw.get('_row', i)}: comune {rec['istat_code']} non consentito a {actor.username}")
+                refused.append(f"riga {raw.get('_row', i)}: comune {rec['istat_code']} non consentito a {actor.username}")
             opps.append(rec)
         except ValidationError as exc:
             errors += exc.errors
     dup = _duplicates([r["intervention_id"] for r in ints]) + _duplicates([r["area_id"] for r in opps])
     errors += [f"identificativo duplicato nel file: {d!r}" for d in dup]
+    if refused:
+        raise Forbidden("; ".join(refused[:20]))
     if errors:
         raise ValidationError(errors)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
@@ -430,7 +433,7 @@ def upsert_many(engine: sa.Engine, actor: Actor, interventions: Iterable[dict] =
                 conn.execute(interventions_t.insert().values(**_intervention_values(rec), row_version=1,
                                                              updated_at=now(), updated_by=actor.username))
                 _write_funding(conn, iid, rec["funding"])
-                _audit(conn, actor, "import", "intervention", iid, None, {**rec, "geometry_wkt": rec.get("geometry_wkt")})
+                record_audit(conn, actor, "import", "intervention", iid, None, {**rec, "geometry_wkt": rec.get("geometry_wkt")})
                 counts["created"] += 1
         for rec in opps:
             aid = rec["area_id"]
@@ -443,7 +446,7 @@ def upsert_many(engine: sa.Engine, actor: Actor, interventions: Iterable[dict] =
                 counts["updated"] += 1
             else:
                 conn.execute(opportunities_t.insert().values(**rec, row_version=1, updated_at=now(), updated_by=actor.username))
-                _audit(conn, actor, "import", "opportunity", aid, None, rec)
+                record_audit(conn, actor, "import", "opportunity", aid, None, rec)
                 counts["created"] += 1
     return counts
 
@@ -578,6 +581,6 @@ def publish(kb: KB, actor: Actor, loaded_by: str = "sttm remix publish") -> dict
         licence=_licences(opps), vintage="2016 (Milano) e aggiornamenti del registro"),
         key="area_id", loaded_by=loaded_by)
     with kb.engine.begin() as conn:
-        _audit(conn, actor, "publish", "registry", "remix",
+        record_audit(conn, actor, "publish", "registry", "remix",
                None, {k: getattr(v, "version", None) for k, v in results.items()})
     return results
