@@ -120,10 +120,17 @@ def _spread_adjacent(local: np.ndarray, t: Territory, local_share: float) -> np.
 
 
 def design_rainfall_mm(row: pd.Series, T: float, D: float) -> float:
-    """ARPA Lombardia LSPP: h = a1 · w_T · D^n, w_T = ε + α/κ · (1 − (ln(T/(T−1)))^κ)."""
-    a1, n, al, k, eps = (row[c] for c in ("a1", "n", "alpha", "kappa", "epsilon"))
-    wT = eps + al / k * (1 - math.log(T / (T - 1)) ** k)
-    return float(a1 * wT * (D ** n if D != 1.0 else 1.0))
+    """ARPA Lombardia LSPP: h = a1 · w_T · D^n, w_T = ε + α/κ · (1 − (ln(T/(T−1)))^κ).
+
+    The growth factor is STTM 1's own (``sttm.sustainability.hydrology.gev_growth_factor``), so the
+    balance and the floods & drought sheets use the same design rainfall."""
+    a1, n, al, k, eps = (float(row[c]) for c in ("a1", "n", "alpha", "kappa", "epsilon"))
+    try:
+        from sttm.sustainability.hydrology import gev_growth_factor
+        wT = gev_growth_factor(T, al, k, eps)
+    except ImportError:                                   # STTM 1 wing absent: same formula
+        wT = eps + al / k * (1 - math.log(T / (T - 1)) ** k)
+    return a1 * wT * (D ** n if D != 1.0 else 1.0)
 
 
 def forecast_indicators(f: Forecast, p: Proposal, t: Territory, params: BalanceParams) -> ForecastIndicators:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import weakref
 from typing import Any
 
 from sqlalchemy import (BigInteger, Column, Float, Integer, MetaData, PrimaryKeyConstraint, String, Table,
@@ -133,11 +134,20 @@ class AppendOnlyError(RuntimeError):
     pass
 
 
+_READY: "weakref.WeakSet" = weakref.WeakSet()
+
+
 def ensure_schema(kb) -> None:
-    """Create the tables (idempotent) and the triggers that forbid UPDATE/DELETE."""
+    """Create the tables (idempotent) and the triggers that forbid UPDATE/DELETE (and TRUNCATE)."""
+    if kb.engine in _READY:
+        return
     with kb.transaction() as conn:
         metadata.create_all(conn)
         backend = conn.dialect.name
+        if backend == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION sttm_balance_append_only() RETURNS trigger AS $$ "
+                "BEGIN RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql")
         for t in APPEND_ONLY:
             if backend == "sqlite":
                 for op in ("UPDATE", "DELETE"):
@@ -145,12 +155,13 @@ def ensure_schema(kb) -> None:
                         f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
                         f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END")
             elif backend == "postgresql":
-                conn.exec_driver_sql(
-                    "CREATE OR REPLACE FUNCTION sttm_balance_append_only() RETURNS trigger AS $$ "
-                    "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql")
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}")
                 conn.exec_driver_sql(f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
                                      "FOR EACH ROW EXECUTE FUNCTION sttm_balance_append_only()")
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}")
+                conn.exec_driver_sql(f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+                                     "FOR EACH STATEMENT EXECUTE FUNCTION sttm_balance_append_only()")
+    _READY.add(kb.engine)
 
 
 def now_iso() -> str:
