@@ -1,0 +1,115 @@
+"""CLI and knowledge-base round trip on a small hand-made knowledge base."""
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import box
+from typer.testing import CliRunner
+
+from sttm.knowledge import LayerMeta, open_kb
+from sttm.sustainability.cli import nbs_app
+from sttm.sustainability.siteio import EXAMPLES
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def kb_path(tmp_path):
+    path = tmp_path / "kb.gpkg"
+    kb = open_kb(str(path))
+    meta = LayerMeta(title="test")
+    mun = gpd.GeoDataFrame(
+        {"istat_code": ["015146", "015002"], "name": ["Milano", "Abbiategrasso"], "area_km2": [181.7, 47.8],
+         "residents_anpr_2025": [1_400_000, 32_000], "residents_istat_2021": [1_397_715, 32_476],
+         "under12_istat_2021": [137_441, 3_500]},
+        geometry=[box(510_000, 5_030_000, 511_000, 5_031_000), box(511_000, 5_030_000, 512_000, 5_031_000)],
+        crs="EPSG:32632")
+    kb.write_layer("municipalities", mun, meta, key="istat_code", loaded_by="test")
+    hc = pd.DataFrame({"istat_code": ["015146", "015002"], "criticality_class": ["A", "B"],
+                       "a1": [29.87, 29.28], "n": [0.3006, None], "alpha": [0.2958, 0.2982],
+                       "kappa": [-0.0358, -0.0473], "epsilon": [0.8179, 0.8126]})
+    kb.write_layer("hydraulic_criticality", hc, meta, key="istat_code", loaded_by="test")
+    hz = pd.DataFrame({"istat_code": ["015146", "015002"], "flood_area_high_km2": [4.65, 12.889],
+                       "flood_area_medium_km2": [12.4, 12.889], "flood_pop_high": [29735, 19]})
+    kb.write_layer("hazard", hz, meta, key="istat_code", loaded_by="test")
+    kb.dispose()
+    return str(path)
+
+
+def test_flood_sheet_from_kb_saved_and_reported(tmp_path, kb_path):
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLES["flood"])
+    html, pdf = tmp_path / "s.html", tmp_path / "s.pdf"
+    r = runner.invoke(nbs_app, ["flood", str(site), "--db", kb_path, "--html", str(html), "--pdf", str(pdf), "--save"])
+    assert r.exit_code == 0, r.output
+    assert "620.3" in r.output and "735.0" in r.output
+    text = html.read_text()
+    assert "Comune di Milano" in text and "Metodo delle sole piogge" in text and "unverified" in text
+    assert pdf.stat().st_size > 5000
+    kb = open_kb(kb_path)
+    sheets = kb.read_layer("nbs_sheets")
+    assert list(sheets["sheet"]) == ["flood"] and bool(sheets["target_met"].iloc[0])
+    # same evaluation again: identical row apart from the time stamp → a new version, one row
+    r = runner.invoke(nbs_app, ["heat", str(site.with_name("h.toml")), "--db", kb_path])
+    assert r.exit_code == 2  # missing file → clear error, nothing written
+    assert len(kb.read_layer("nbs_sheets")) == 1
+
+
+def test_flood_sheet_with_blank_lspp_asks_for_it(tmp_path, kb_path):
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLES["flood"].replace("015146", "015002"))
+    r = runner.invoke(nbs_app, ["flood", str(site), "--db", kb_path])
+    assert r.exit_code == 2
+    assert "['n']" in r.output and "[lspp]" in r.output
+    site.write_text(site.read_text() + "\n[lspp]\nn = 0.31\n")
+    r = runner.invoke(nbs_app, ["flood", str(site), "--db", kb_path, "--json"])
+    assert r.exit_code == 0, r.output
+    assert '"criticality_class": "B"' in r.output and '"ulim_l_s_ha": 20.0' in r.output
+
+
+def test_heat_sheet_cli(tmp_path, kb_path):
+    site = tmp_path / "heat.toml"
+    site.write_text(EXAMPLES["heat"])
+    r = runner.invoke(nbs_app, ["heat", str(site), "--db", kb_path, "--save"])
+    assert r.exit_code == 0, r.output
+    assert "355" in r.output
+
+
+def test_raster_runoff_and_cooling_written_per_municipality(tmp_path, kb_path):
+    lulc = np.full((100, 200), 1221, np.int16)      # roads
+    lulc[:, 100:] = 3111                            # forest over the second comune
+    p = tmp_path / "lulc.tif"
+    with rasterio.open(p, "w", driver="GTiff", height=100, width=200, count=1, dtype="int16", nodata=-1,
+                       crs="EPSG:32632", transform=from_origin(510_000, 5_031_000, 10, 10)) as ds:
+        ds.write(lulc, 1)
+    r = runner.invoke(nbs_app, ["runoff", str(p), "--rain-mm", "40", "--soil-group", "C", "--db", kb_path,
+                                "--save", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "q_mm.tif").exists()
+    r = runner.invoke(nbs_app, ["cooling", str(p), "--db", kb_path, "--save", "--cooling-distance", "100",
+                                "--mixing-radius", "100"])
+    assert r.exit_code == 0, r.output
+    res = open_kb(kb_path).read_layer("nbs_raster_results")
+    assert set(res["model"]) == {"scs_cn_runoff", "urban_cooling"}
+    run = res[res["model"] == "scs_cn_runoff"].set_index("istat_code")
+    # Milano: all roads (CN 98): Q(40 mm) on 1 km² ; Abbiategrasso: forest CN_C 70
+    s = 25400 / 98 - 254
+    q = (40 - 0.2 * s) ** 2 / (40 + 0.8 * s)
+    assert run.loc["015146", "runoff_m3_sum"] == pytest.approx(q * 1e6 / 1000, rel=1e-6)
+    s70 = 25400 / 70 - 254
+    q70 = (40 - 0.2 * s70) ** 2 / (40 + 0.8 * s70) if 40 > 0.2 * s70 else 0.0
+    assert run.loc["015002", "runoff_m3_sum"] == pytest.approx(q70 * 1e6 / 1000, abs=1e-6)
+    cool = res[res["model"] == "urban_cooling"].set_index("istat_code")
+    assert cool.loc["015002", "t_air_mean"] < cool.loc["015146", "t_air_mean"]
+
+
+def test_raster_bad_input_cli(tmp_path, kb_path):
+    p = tmp_path / "lc.tif"
+    with rasterio.open(p, "w", driver="GTiff", height=2, width=2, count=1, dtype="int16", nodata=-1,
+                       crs="EPSG:32632", transform=from_origin(510_000, 5_031_000, 10, 10)) as ds:
+        ds.write(np.array([[1221, 42], [43, 1221]], np.int16), 1)
+    r = runner.invoke(nbs_app, ["runoff", str(p), "--rain-mm", "40"])
+    assert r.exit_code == 2
+    assert "[42, 43]" in r.output
