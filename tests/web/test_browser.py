@@ -1,0 +1,133 @@
+"""Browser tests in Debian's headless Chromium driven by Playwright (no `playwright install`)."""
+
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from conftest import PASSWORD
+
+CHROMIUM = "/usr/bin/chromium"
+VENDOR = Path(__file__).resolve().parents[2] / "src" / "sttm" / "web" / "static" / "vendor"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def server(app):
+    assert (VENDOR / "maplibre-gl" / "maplibre-gl.js").exists(), \
+        "front-end assets missing: run `python src/sttm/web/build_assets.py` first"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    th.join(timeout=10)
+
+
+@pytest.fixture
+def bpage(server):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium not installed at /usr/bin/chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("request", lambda r: errors.append("external request " + r.url)
+              if not r.url.startswith((server, "data:", "blob:")) else None)
+        pg.base = server
+        yield pg
+        browser.close()
+        assert not errors, errors
+
+
+def _map_ready(page):
+    page.goto(page.base + "/mappa")
+    page.wait_for_selector("body[data-map-ready='1']", timeout=30_000)
+
+
+def test_map_renders_features(bpage):
+    page = bpage
+    _map_ready(page)
+    rendered = page.evaluate("() => sttmMap.queryRenderedFeatures({layers: ['interventions-circle']}).length")
+    comuni = page.evaluate("() => sttmMap.queryRenderedFeatures({layers: ['municipalities-fill']}).length")
+    assert rendered >= 3 and comuni >= 3
+    assert page.locator("#interventions-table tbody tr").count() == 3
+    assert page.get_attribute("#visible-count", "data-matched") == "3"
+
+
+def test_filter_changes_count_and_table(bpage):
+    page = bpage
+    _map_ready(page)
+    page.select_option("#f-stato", "completato")
+    page.wait_for_function("document.getElementById('visible-count').dataset.matched === '1'")
+    rows = page.locator("#interventions-table tbody tr")
+    assert rows.count() == 1 and "Biblioteca di Rho" in rows.first.inner_text()
+    page.select_option("#f-stato", "")
+    page.select_option("#f-fonte", "PNRR")
+    page.wait_for_function("document.getElementById('visible-count').dataset.matched === '2'")
+    assert page.locator("#interventions-table tbody tr").count() == 2
+    # clicking a table row opens the feature's popup
+    page.locator("#interventions-table tbody tr").first.click()
+    page.wait_for_selector(".maplibregl-popup-content")
+
+
+def test_technician_edits_own_and_is_refused_on_other(bpage):
+    page = bpage
+    page.goto(page.base + "/accedi")
+    page.fill("#username", "tec.milano")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]:has-text('Accedi')")
+    page.wait_for_selector("[data-testid=current-user]")
+    page.goto(page.base + "/remix/interventi/T-MI-1")
+    page.click("[data-testid=edit-link]")
+    page.fill("#title", "Parco della Martesana — lotto 2")
+    page.click("[data-testid=save]")
+    page.wait_for_selector("[data-testid=saved]")
+    assert page.inner_text("[data-testid=intervention-title]") == "Parco della Martesana — lotto 2"
+    resp = page.goto(page.base + "/remix/interventi/T-RHO-1/modifica")
+    assert resp.status == 403
+    assert "non può modificare" in page.inner_text("[data-testid=error-message]")
+    assert page.locator("[data-testid=edit-link]").count() == 0
+    page.goto(page.base + "/remix/interventi/T-RHO-1")
+    assert page.locator("[data-testid=edit-link]").count() == 0
+
+
+AXE_PAGES = ["/", "/mappa", "/cruscotto", "/comuni", "/comuni/015146", "/accedi", "/remix/interventi",
+             "/remix/interventi/T-MI-1", "/remix/aree", "/api.html"]
+
+
+def _serious(page):
+    page.add_script_tag(url=page.base + "/static/vendor/axe-core/axe.min.js")
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
+def test_axe_no_serious_violations(bpage):
+    page = bpage
+    found = {}
+    for path in AXE_PAGES:
+        page.goto(page.base + path)
+        if path == "/mappa":
+            page.wait_for_selector("body[data-map-ready='1']", timeout=30_000)
+        found[path] = _serious(page)
+    assert not any(found.values()), found
+    # the checker itself works: an unlabeled image and input are reported
+    page.evaluate("() => { document.body.insertAdjacentHTML('beforeend', '<img src=\"/favicon.ico\"><input type=text>'); }")
+    assert {v[0] for v in _serious(page)} >= {"image-alt", "label"}
