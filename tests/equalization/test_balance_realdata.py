@@ -95,6 +95,25 @@ def test_logistics_hub_at_boundary_is_metropolitan(params, territory):
     assert "015122" not in comuni                            # the adopting comune is not a recipient
 
 
+def test_hub_hydraulic_hazard_and_external_comuni(params, territory, kb_copy):
+    r = compute_balance(parse_proposal(HUB, params.functions), territory, params)
+    # T9: the extra runoff that falls in comuni of RR 7/2017 class A or with ≥ 5% of their area in
+    # ISPRA high flood hazard, recomputed here from the knowledge-base tables
+    hyd = kb_copy.read_layer("hydraulic_criticality").set_index("istat_code")
+    hz = kb_copy.read_layer("hazard").set_index("istat_code")
+    ro = r.matrix["runoff_m3_event"]
+    flagged = [c for c in ro.index if ro[c] > 0 and (hyd.at[c, "criticality_class"] == "A" or hz.at[c, "flood_area_high_pct"] >= 5)]
+    t9 = next(ln for ln in r.relevance.lines if ln.threshold_id == "T9")
+    assert t9.value == pytest.approx(ro[flagged].sum()) and t9.value > 0
+    # comuni outside CMM within 3 km of the site (Lodi province lies just east of Truccazzano)
+    nb = kb_copy.read_layer("neighbour_municipalities")
+    site = r.proposal.forecasts[0].geometry
+    near = set(nb.loc[nb.distance(site) <= 3000, "istat_code"])
+    assert {e.istat_code for e in r.relevance.external} == near and near
+    assert all(e.province for e in r.relevance.external)
+    assert not near & set(a.recipient for a in r.allocation)   # outside the allocation
+
+
 def test_retail_park_is_supra_municipal(params, territory):
     r = compute_balance(parse_proposal(RETAIL, params.functions), territory, params)
     ind = r.indicators[0]

@@ -48,7 +48,7 @@ def compute_balance(p: Proposal, t: Territory, params: BalanceParams, source: st
     Pure: reads nothing but its arguments and writes nothing."""
     check_against_territory(p, t, source)
     matrix, inds = proposal_matrix(p, t, params)
-    rel = assess(inds, matrix, p.istat_code, params)
+    rel = assess(inds, matrix, p.istat_code, params, t, [f.geometry for f in p.forecasts])
     res = resources(p, inds, params)
     total = sum(r.amount_cents for r in res)
     burden = {a.istat_code: float(matrix.at[a.istat_code, "net_burden_eur_year"]) for a in rel.affected}

@@ -109,7 +109,8 @@ def validate_params(params: BalanceParams) -> None:
     d, where = params.data, params.path
     for key in ("version", "functions", "trip_generation", "distribution", "emission_factors",
                 "ecosystem_services", "runoff", "heat", "service_demand", "defaults", "benefits",
-                "damage_costs", "resources", "allocation", "deadlines", "threshold", "affected_rule"):
+                "damage_costs", "resources", "allocation", "deadlines", "threshold", "affected_rule",
+                "hazard", "external"):
         if key not in d:
             raise ParamsError(f"{where}: missing section {key!r}")
     for fn in d["functions"]:

@@ -36,6 +36,8 @@ class Territory:
     lspp: pd.DataFrame                       # index istat_code: class, a1, n, alpha, kappa, epsilon
     service_supply: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    flood_high_pct: np.ndarray | None = None  # ISPRA PIR 2020: % of the comune's area in high flood hazard
+    neighbours: gpd.GeoDataFrame | None = None  # comuni outside CMM (istat_code, name, province)
 
     @property
     def n(self) -> int:
@@ -53,7 +55,8 @@ class Territory:
     @classmethod
     def from_frames(cls, municipalities: gpd.GeoDataFrame, adjacency: pd.DataFrame | None = None,
                     hydraulic: pd.DataFrame | None = None,
-                    services: gpd.GeoDataFrame | None = None) -> "Territory":
+                    services: gpd.GeoDataFrame | None = None, hazard: pd.DataFrame | None = None,
+                    neighbours: gpd.GeoDataFrame | None = None) -> "Territory":
         """Build from the knowledge-base layers (or hand-made frames with the same columns)."""
         m = municipalities
         for c in REQUIRED_MUNI_COLUMNS:
@@ -119,20 +122,31 @@ class Territory:
                 supply[str(cat)] = per.reindex(codes).fillna(0).to_numpy(dtype=float)
         else:
             notes.append("Layer 'services' assente: domanda di servizi non calcolata.")
+        flood = None
+        if hazard is not None and len(hazard) and "flood_area_high_pct" in hazard.columns:
+            hz = hazard.assign(istat_code=hazard["istat_code"].astype(str)).set_index("istat_code")
+            flood = hz["flood_area_high_pct"].reindex(codes).fillna(0).astype(float).to_numpy()
+        else:
+            notes.append("Tabella 'hazard' assente: deflusso in aree a pericolosità idraulica non valutato.")
+        if neighbours is not None and len(neighbours):
+            neighbours = neighbours.to_crs(32632) if neighbours.crs and neighbours.crs.to_epsg() != 32632 else neighbours
+            neighbours = neighbours[~neighbours["istat_code"].astype(str).isin(set(codes))].reset_index(drop=True)
         cmm = shapely.union_all(geoms)
         shapely.prepare(cmm)
         return cls(munis=m, codes=codes, names=m["name"].astype(str).to_numpy(), residents=residents,
                    zones=zones, points=points, geoms=geoms, cmm=cmm, tree=shapely.STRtree(geoms),
-                   adjacency=adj, under12_share=u12, lspp=lspp, service_supply=supply, notes=notes)
+                   adjacency=adj, under12_share=u12, lspp=lspp, service_supply=supply, notes=notes,
+                   flood_high_pct=flood, neighbours=neighbours)
 
     @classmethod
     def from_kb(cls, kb) -> "Territory":
-        """Read ``municipalities`` (required), ``adjacency``, ``hydraulic_criticality`` and
-        ``services`` (optional) from an open knowledge base."""
+        """Read ``municipalities`` (required), ``adjacency``, ``hydraulic_criticality``, ``services``,
+        ``hazard`` and ``neighbour_municipalities`` (optional) from an open knowledge base."""
         if not kb.has_layer("municipalities"):
             raise TerritoryError("knowledge base has no layer 'municipalities': run `sttm kb build`")
         opt = {}
-        for name in ("adjacency", "hydraulic_criticality", "services"):
+        for name in ("adjacency", "hydraulic_criticality", "services", "hazard", "neighbour_municipalities"):
             opt[name] = kb.read_layer(name) if kb.has_layer(name) else None
         return cls.from_frames(kb.read_layer("municipalities"), opt["adjacency"],
-                               opt["hydraulic_criticality"], opt["services"])
+                               opt["hydraulic_criticality"], opt["services"], opt["hazard"],
+                               opt["neighbour_municipalities"])
