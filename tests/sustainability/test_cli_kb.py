@@ -113,3 +113,25 @@ def test_raster_bad_input_cli(tmp_path, kb_path):
     r = runner.invoke(nbs_app, ["runoff", str(p), "--rain-mm", "40"])
     assert r.exit_code == 2
     assert "[42, 43]" in r.output
+
+
+def test_portal_pages_list_and_show_saved_sheets(tmp_path, kb_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from sttm.sustainability.web import router
+
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLES["flood"])
+    assert runner.invoke(nbs_app, ["flood", str(site), "--db", kb_path, "--save"]).exit_code == 0
+    app = FastAPI()
+    app.state.kb = open_kb(kb_path)
+    app.include_router(router)
+    with TestClient(app) as c:
+        r = c.get("/sttm1")
+        assert r.status_code == 200 and "Parcheggio via Esempio" in r.text and "Giardino della pioggia" in r.text
+        sid = app.state.kb.read_layer("nbs_sheets")["sheet_id"].iloc[0]
+        r = c.get(f"/sttm1/schede/{sid}")
+        assert r.status_code == 200 and "Volume richiesto" in r.text
+        assert c.get("/sttm1/schede/nope").status_code == 404
+        assert any(row["parameter"] == "cn_B" for row in c.get("/sttm1/catalogo.json").json())

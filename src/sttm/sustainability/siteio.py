@@ -1,19 +1,9 @@
 """Site description files (TOML or JSON) → sheet inputs, completed from the knowledge base.
 
-A flood site file::
-
-    name = "Parcheggio via Esempio"
-    istat_code = "015146"          # class, LSPP and hazard come from the knowledge base
-    site_area_m2 = 10000
-    soil_group = "B"
-    # optional: criticality_class = "A"; [lspp] a1 = … (override the KB); design_storm_mm = 45
-    [surfaces_before]
-    asphalt = 10000
-    [surfaces_after]
-    asphalt = 4500
-    permeable_paving = 2500
-    [trees_after]
-    second = 40
+A flood site file gives ``name``, ``istat_code`` (criticality class, LSPP and hazard then come from
+the knowledge base), ``site_area_m2``, ``soil_group``, the tables ``[surfaces_before]`` and
+``[surfaces_after]`` (catalogue id = m²), optionally ``[trees_after]``, ``[lspp]`` overrides,
+``criticality_class``, ``design_storm_mm``; see :data:`EXAMPLES` (``sttm nbs example flood``).
 
 A heat site file has the same surfaces plus ``canopy_before_m2``, ``canopy_after_m2`` and
 optionally ``t_ref_c``, ``uhi_max_c``, ``target_reduction_c``, ``sensitive_use``,
