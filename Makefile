@@ -8,7 +8,7 @@ STTM   := $(VENV)/bin/sttm
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo test install system assets kb serve bench clean
+.PHONY: demo test install system kb serve bench clean
 
 demo: install kb
 	$(STTM) remix load
@@ -17,7 +17,9 @@ demo: install kb
 test: install
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
-install: $(VENV)/.installed assets
+ASSETS_STAMP := src/sttm/web/static/vendor/.built
+
+install: $(VENV)/.installed $(ASSETS_STAMP)
 
 system:
 	bash scripts/install-system.sh
@@ -30,8 +32,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-assets: $(VENV)/.installed
+$(ASSETS_STAMP): $(VENV)/.installed src/sttm/web/assets/package-lock.json src/sttm/web/build_assets.py
 	$(PY) src/sttm/web/build_assets.py
+	touch $@
 
 kb: install
 	$(STTM) kb build
