@@ -135,3 +135,24 @@ def test_portal_pages_list_and_show_saved_sheets(tmp_path, kb_path):
         assert r.status_code == 200 and "Volume richiesto" in r.text
         assert c.get("/sttm1/schede/nope").status_code == 404
         assert any(row["parameter"] == "cn_B" for row in c.get("/sttm1/catalogo.json").json())
+
+
+def test_dusaf_vector_is_rasterized_and_run(tmp_path, kb_path):
+    dusaf = gpd.GeoDataFrame({"COD_TOT": ["1111", "3111"]},
+                             geometry=[box(510_000, 5_030_000, 511_000, 5_031_000),
+                                       box(511_000, 5_030_000, 512_000, 5_031_000)], crs="EPSG:32632")
+    p = tmp_path / "dusaf.gpkg"
+    dusaf.to_file(p)
+    r = runner.invoke(nbs_app, ["runoff", str(p), "--rain-mm", "60", "--cell", "20", "--db", kb_path, "--save"])
+    assert r.exit_code == 0, r.output
+    res = open_kb(kb_path).read_layer("nbs_raster_results").set_index("istat_code")
+    # 1111 dense urban, CN_B 92; 3111 forest, CN_B 55 — each on 1 km²
+    def q(cn):
+        s = 25400 / cn - 254
+        return (60 - 0.2 * s) ** 2 / (60 + 0.8 * s) if 60 > 0.2 * s else 0.0
+    assert res.loc["015146", "runoff_m3_sum"] == pytest.approx(q(92) * 1e3, rel=1e-6)
+    assert res.loc["015002", "runoff_m3_sum"] == pytest.approx(q(55) * 1e3, rel=1e-6)
+    bad = tmp_path / "bad.gpkg"
+    dusaf.assign(COD_TOT=["1111", "x"]).to_file(bad)
+    r = runner.invoke(nbs_app, ["runoff", str(bad), "--rain-mm", "60"])
+    assert r.exit_code == 2 and "non-numeric class codes ['x']" in r.output

@@ -218,7 +218,9 @@ def _raster_common(out: Path | None, save: bool, db, run_id, model, grid, arrays
 
 
 @nbs_app.command("runoff")
-def runoff_cmd(lulc: Path = typer.Argument(..., help="raster di uso del suolo (codici DUSAF o della tabella)"),
+def runoff_cmd(lulc: Path = typer.Argument(..., help="uso del suolo: raster .tif o vettoriale DUSAF (GPKG/SHP)"),
+               field: str = typer.Option("COD_TOT", help="campo del codice (se vettoriale)"),
+               cell: float = typer.Option(10.0, help="passo della griglia in m (se vettoriale)"),
                rain_mm: float = typer.Option(..., "--rain-mm", help="pioggia di progetto (mm)"),
                soil: Optional[Path] = typer.Option(None, help="raster dei gruppi idrologici 1–4 (A–D)"),
                soil_group: str = typer.Option("B", help="gruppo unico se manca il raster"),
@@ -227,11 +229,11 @@ def runoff_cmd(lulc: Path = typer.Argument(..., help="raster di uso del suolo (c
                save: bool = typer.Option(False, "--save", help="statistiche per comune nel sistema delle conoscenze"),
                db: Optional[str] = DbOption):
     """Deflusso e ritenzione SCS-CN su raster (metodo InVEST Urban Flood Risk Mitigation)."""
-    from .raster import curve_number_runoff, load_landcover_table, read_raster
+    from .raster import curve_number_runoff, load_landcover_table, read_landcover, read_raster
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as pr:
         task = pr.add_task("lettura raster", total=None)
-        grid = _run(lambda: read_raster(lulc))
+        grid = _run(lambda: read_landcover(lulc, field, cell))
         sg = _run(lambda: read_raster(soil)) if soil else soil_group
         tb = _run(lambda: load_landcover_table(table))
         pr.update(task, description="deflusso SCS-CN")
@@ -245,7 +247,9 @@ def runoff_cmd(lulc: Path = typer.Argument(..., help="raster di uso del suolo (c
 
 
 @nbs_app.command("cooling")
-def cooling_cmd(lulc: Path = typer.Argument(..., help="raster di uso del suolo"),
+def cooling_cmd(lulc: Path = typer.Argument(..., help="uso del suolo: raster .tif o vettoriale DUSAF (GPKG/SHP)"),
+                field: str = typer.Option("COD_TOT", help="campo del codice (se vettoriale)"),
+                cell: float = typer.Option(10.0, help="passo della griglia in m (se vettoriale)"),
                 t_ref: Optional[float] = typer.Option(None, help="temperatura rurale di riferimento °C"),
                 uhi_max: Optional[float] = typer.Option(None, help="intensità massima dell'isola di calore °C"),
                 et0: Optional[Path] = typer.Option(None, help="raster ET0 allineato (altrimenti uniforme)"),
@@ -256,7 +260,7 @@ def cooling_cmd(lulc: Path = typer.Argument(..., help="raster di uso del suolo")
                 db: Optional[str] = DbOption, params: Optional[Path] = ParamsOption):
     """Modello di raffrescamento urbano su raster (metodo InVEST Urban Cooling): CC, HMI, T aria."""
     from .params import load_params
-    from .raster import load_landcover_table, read_raster, urban_cooling
+    from .raster import load_landcover_table, read_landcover, read_raster, urban_cooling
 
     p = _run(lambda: load_params(params))
     args = dict(t_ref=t_ref if t_ref is not None else p["ucm.t_ref_c"],
@@ -265,7 +269,7 @@ def cooling_cmd(lulc: Path = typer.Argument(..., help="raster di uso del suolo")
                 t_air_average_radius=mixing_radius or p["ucm.t_air_average_radius_m"])
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as pr:
         task = pr.add_task("lettura raster", total=None)
-        grid = _run(lambda: read_raster(lulc))
+        grid = _run(lambda: read_landcover(lulc, field, cell))
         e = _run(lambda: read_raster(et0)) if et0 else None
         tb = _run(lambda: load_landcover_table(table))
         pr.update(task, description="raffrescamento (convoluzioni FFT)")

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.signal import oaconvolve
 
 __all__ = [
-    "RasterInputError", "LandcoverTable", "load_landcover_table", "read_raster", "Grid",
+    "RasterInputError", "LandcoverTable", "read_landcover", "rasterize_landcover", "load_landcover_table", "read_raster", "Grid",
     "curve_number_runoff", "urban_cooling", "disk_kernel", "exponential_kernel", "convolve_normalized",
     "write_geotiff",
 ]
@@ -124,6 +124,45 @@ def read_raster(path: str | Path, require_projected: bool = True) -> Grid:
     if not g.valid().any():
         raise RasterInputError(f"{path}: every pixel is nodata ({nodata}); nothing to compute")
     return g
+
+
+def rasterize_landcover(path: str | Path, field: str = "COD_TOT", cell: float = 10.0,
+                        nodata: int = -1) -> Grid:
+    """Rasterize a land-cover vector (DUSAF shapefile/GPKG/zip, class code in ``field``) to EPSG:32632."""
+    import geopandas as gpd
+    from rasterio.features import rasterize
+    from rasterio.transform import from_origin
+
+    path = str(path)
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:
+        raise RasterInputError(f"{path}: cannot be read as a vector land cover ({exc})") from exc
+    if gdf.crs is None:
+        raise RasterInputError(f"{path}: the land-cover vector has no coordinate reference system (CRS)")
+    if field not in gdf.columns:
+        raise RasterInputError(f"{path}: field {field!r} missing (columns: {', '.join(map(str, gdf.columns[:15]))})")
+    if gdf.empty:
+        raise RasterInputError(f"{path}: no features")
+    codes = pd.to_numeric(gdf[field], errors="coerce")
+    if codes.isna().any():
+        bad = gdf.loc[codes.isna(), field].astype(str).unique().tolist()[:10]
+        raise RasterInputError(f"{path}: field {field!r} has non-numeric class codes {bad}")
+    gdf = gdf.to_crs(32632)
+    minx, miny, maxx, maxy = gdf.total_bounds
+    width = int(np.ceil((maxx - minx) / cell))
+    height = int(np.ceil((maxy - miny) / cell))
+    transform = from_origin(minx, maxy, cell, cell)
+    data = rasterize(zip(gdf.geometry, codes.astype(np.int64)), out_shape=(height, width), transform=transform,
+                     fill=nodata, dtype="int32")
+    return Grid(data, transform, gdf.crs, nodata, path)
+
+
+def read_landcover(path: str | Path, field: str = "COD_TOT", cell: float = 10.0) -> Grid:
+    """A land-cover raster (.tif), or a vector land cover (DUSAF) rasterized on the fly."""
+    if str(path).lower().endswith((".tif", ".tiff", ".vrt", ".img")):
+        return read_raster(path)
+    return rasterize_landcover(path, field, cell)
 
 
 def write_geotiff(path: str | Path, array: np.ndarray, like: Grid, nodata: float = -9999.0) -> None:
