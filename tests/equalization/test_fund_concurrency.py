@@ -9,7 +9,6 @@ from sqlalchemy import create_engine
 
 from sttm.equalization.fund import Ledger, LedgerRefused, quota_allocation, quota_transfer, verify
 
-from test_fund_pgcluster import own_pg_server, pg_url  # noqa: F401  (fixtures)
 
 GIVER, TAKERS = "015146", ["015010", "015027", "015036"]
 
@@ -48,8 +47,8 @@ def _race(engine, n_threads=8, per_thread=20, m2=10, initial=1_000):
 
 @pytest.mark.postgis
 @pytest.mark.parametrize("isolation", ["READ COMMITTED", "SERIALIZABLE"])
-def test_concurrent_transfers_never_overdraw_postgresql(pg_url, isolation):
-    engine = create_engine(pg_url, isolation_level=isolation, pool_size=10)
+def test_concurrent_transfers_never_overdraw_postgresql(fresh_postgis_url, isolation):
+    engine = create_engine(fresh_postgis_url, isolation_level=isolation, pool_size=10)
     try:
         _race(engine)
     finally:

@@ -14,7 +14,6 @@ import pytest
 from sttm.equalization.fund import Ledger, contribution, verify
 from sttm.equalization.fund.stress import store_engine
 
-from test_fund_pgcluster import own_pg_server, pg_url  # noqa: F401  (fixtures)
 
 
 def _run_and_kill(db: str, log: Path, *, size: int, pause: float, committed_before_kill: int) -> list[str]:
@@ -72,6 +71,7 @@ def test_sigkill_embedded_store(tmp_path, size, pause):
 
 @pytest.mark.postgis
 @pytest.mark.parametrize("size,pause", [(100, 0.5), (1, 0.0)])
-def test_sigkill_postgresql(tmp_path, pg_url, size, pause):
-    lines = _run_and_kill(pg_url, tmp_path / "log", size=size, pause=pause, committed_before_kill=3 if size > 1 else 40)
-    _check_after_restart(pg_url, lines, size, mid_txn=pause > 0)
+def test_sigkill_postgresql(tmp_path, fresh_postgis_url, size, pause):
+    url = fresh_postgis_url
+    lines = _run_and_kill(url, tmp_path / "log", size=size, pause=pause, committed_before_kill=3 if size > 1 else 40)
+    _check_after_restart(url, lines, size, mid_txn=pause > 0)
