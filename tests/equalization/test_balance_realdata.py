@@ -137,6 +137,10 @@ def test_residential_infill_has_no_relevance(params, territory):
     assert r.relevance.level == "none" and r.affected_codes == []
     assert r.resources == []                                   # residential on urbanized land: none applies
     _check_allocation_exact(r, 0)
+    # robust: still no relevance with every estimated quantity halved or raised by half
+    from sttm.equalization.balance.engine import sensitivity
+    assert all("rilevanza sarebbe nessuna, con 0 Comuni" in line
+               for line in sensitivity(r.proposal, territory, params))
     # no land take, and the 400 m² sealed stay in Magenta
     assert r.matrix["new_impervious_m2"].sum() == pytest.approx(400) and r.matrix.at["015130", "new_impervious_m2"] == pytest.approx(400)
 

@@ -57,6 +57,12 @@ def test_import_is_one_transaction_and_append_only(kb):
         with pytest.raises(Exception, match="append-only"):
             with kb.engine.begin() as c:
                 c.execute(text(f"DELETE FROM {table}"))
+    # a stored proposal can be recomputed (new balance, the first one unchanged) with the same result
+    from sttm.equalization.balance.importer import recompute
+    bid2, r2 = recompute(kb, pid, params, "tester", t)
+    assert bid2 == f"{pid}-B2" and r2.total_resources_cents == r.total_resources_cents
+    assert [a.amount_cents for a in r2.allocation] == [a.amount_cents for a in r.allocation]
+    assert r2.matrix["land_take_free_soil_m2"].to_dict() == pytest.approx(r.matrix["land_take_free_soil_m2"].to_dict())
     # conference → agreement, with the hash chain intact
     st = cf.open_conference(kb, bid, params, "cmm", on="2026-01-10")
     for code in st.invited:

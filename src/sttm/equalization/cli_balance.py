@@ -87,6 +87,14 @@ def import_(file: Path = typer.Argument(..., help="proposta (JSON/GeoJSON)"), db
     _print_result(r, f"— proposta {pid}, bilancio [bold]{bid}[/]")
 
 
+@app.command("recompute")
+def recompute_(proposal_id: str, db: Optional[str] = DbOpt, params: Optional[Path] = ParamsOpt, actor: str = ActorOpt):
+    """Ricalcola una proposta registrata con i parametri correnti (nuovo bilancio; i precedenti restano)."""
+    from .balance.importer import recompute
+    bid, r = _guard(recompute, _kb(db), proposal_id, _params(params), actor)
+    _print_result(r, f"— nuovo bilancio [bold]{bid}[/]")
+
+
 @app.command("list")
 def list_(db: Optional[str] = DbOpt):
     """Elenca i bilanci registrati."""

@@ -103,8 +103,9 @@ def allocate(total_cents: int, p: Proposal, level: str, net_burden: dict[str, fl
             c = min(to_cents(m.cost_eur), left)
             left -= c
             where = m.istat_code or p.istat_code
+            partial = "" if c == to_cents(m.cost_eur) else " — finanziata solo in parte: risorse esaurite"
             out.append(AllocationLine("measure", where, f"{'Mitigazione' if kind == 'mitigation' else 'Compensazione'}: {m.description}",
-                                      c, f"misura dichiarata ({names.get(where, where)}), costo {m.cost_eur:,.2f} €"))
+                                      c, f"misura dichiarata ({names.get(where, where)}), costo {m.cost_eur:,.2f} €{partial}"))
     share = float(a["fund_share_metropolitan"] if level == "metropolitan" else a["fund_share_supra"])
     fund = int((Decimal(left) * Decimal(str(share))).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
     if share > 0:

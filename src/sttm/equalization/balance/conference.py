@@ -114,7 +114,9 @@ def open_conference(kb, balance_id: str, params: BalanceParams, actor: str, on: 
             (conference_events.c.balance_id == balance_id) & (conference_events.c.kind == "opened"))).first()
         if existing:
             raise WorkflowError(f"balance {balance_id}: conference {existing.conference_id} already opened")
-        host = row["proposal_id"].split("-")[1]
+        from .store import proposals
+        host = conn.execute(proposals.select().with_only_columns(proposals.c.istat_code)
+                            .where(proposals.c.proposal_id == row["proposal_id"])).scalar_one()
         affected = [a["istat_code"] for a in json.loads(row["affected_json"])]
         cid = f"CC-{balance_id}"
         due = (day + dt.timedelta(days=int(params["deadlines"]["positions_days"]))).isoformat()

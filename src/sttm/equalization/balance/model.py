@@ -255,3 +255,15 @@ def _tx(tr: Transformer, xy):
     import numpy as np
     x, y = tr.transform(xy[:, 0], xy[:, 1])
     return np.column_stack([x, y])
+
+
+def proposal_from_record(record: dict[str, Any], functions: dict[str, str]) -> Proposal:
+    """Rebuild a :class:`Proposal` from its stored record (:meth:`Proposal.to_record`)."""
+    d = {"crs": ANALYSIS_CRS,
+         "act": {"kind": record["act_kind"], "istat_code": record["istat_code"], "title": record["title"],
+                 "adopted_on": record["adopted_on"], "submitted_on": record["submitted_on"],
+                 "ref": record.get("proposal_ref", "")},
+         "forecasts": [{**{k: v for k, v in f.items() if k not in ("geometry_wkt", "forecast_id")},
+                        "id": f["forecast_id"], "geometry": f["geometry_wkt"]} for f in record["forecasts"]],
+         "measures": record.get("measures") or []}
+    return parse_proposal(d, functions, source="stored record")
