@@ -204,10 +204,15 @@ def run_access(kb, *, cell_size: float = 100.0, network_path=None, mode: str = "
 
 
 def access_by_lum(catchments: gpd.GeoDataFrame, run: AccessRun, kind: str = "r500") -> pd.DataFrame:
+    return lum_access_summary(catchments, run.cells, run.categories, kind)
+
+
+def lum_access_summary(catchments: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, categories: list[CategorySpec],
+                       kind: str = "r500") -> pd.DataFrame:
+    """Accessibility of the residents around each LUM (cells whose centre is inside its `kind` perimeter)."""
     c = catchments[catchments["kind"] == kind]
     if c.empty:
         return pd.DataFrame()
-    cells = run.cells
     cx = shapely.centroid(cells.geometry.values)
     ci, li = shapely.STRtree(c.geometry.values).query(cx, predicate="within")
     acc_cols = [col for col in cells.columns if re.match(r"^(t|n|r)_", col)] + ["score_15"]
@@ -215,7 +220,7 @@ def access_by_lum(catchments: gpd.GeoDataFrame, run: AccessRun, kind: str = "r50
     if "under12" in cells:
         sub_cells["under12"] = cells["under12"].to_numpy()[ci]
     sub_acc = cells[acc_cols].iloc[ci].reset_index(drop=True)
-    return aggregate(sub_cells, sub_acc, "lum_id", run.categories)
+    return aggregate(sub_cells, sub_acc, "lum_id", categories)
 
 
 def run_lum(kb, *, network_path=None, cluster_m: float = 300.0, overrides_path=None, loaded_by="sttm lum build"):
@@ -258,6 +263,16 @@ def run_lum(kb, *, network_path=None, cluster_m: float = 300.0, overrides_path=N
     kb.write_layer("lum_catchments", cat.merge(con, on="catchment_id"), _meta(
         "Perimetri dei LUM (200 m, 500 m, 15 minuti a piedi)", " ".join(notes), extra),
         key="catchment_id", loaded_by=loaded_by)
+    if kb.has_layer("access_cells") and kb.has_layer("demand_grid"):
+        cells = grid[[c for c in grid.columns if c not in ("x", "y", "method")]].merge(
+            pd.DataFrame(kb.read_layer("access_cells").drop(columns="geometry")), on="cell_id")
+        cells = gpd.GeoDataFrame(cells, geometry="geometry", crs=ANALYSIS_CRS)
+        byl = lum_access_summary(cat, cells, category_specs(svc["category_key"].unique(), p))
+        if len(byl):
+            kb.write_layer("access_by_lum", byl, _meta(
+                "Accessibilità ai servizi per LUM (raggio 500 m)",
+                "Celle con centro entro 500 m dalle fermate del LUM; da `sttm access run` più recente.", extra),
+                key="lum_id", loaded_by=loaded_by)
     return table, cat, notes
 
 
