@@ -192,3 +192,19 @@ def test_bad_input_names_the_field(params, territory, mutate, field, msg):
     with pytest.raises(ProposalError) as ei:
         compute_balance(parse_proposal(d, params.functions), territory, params)
     assert ei.value.field == field and msg in str(ei.value)
+
+
+def test_geojson_feature_collection_layout_and_crs(params, territory):
+    """A FeatureCollection (forecasts as features, act as a foreign member) in EPSG:32632."""
+    fc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32632"}},
+          "act": {"kind": "PGT_variant", "istat_code": "015005", "title": "Variante"},
+          "features": [{"type": "Feature", "properties": {"id": "A", "function": "office", "floor_area_m2": 10_000},
+                        "geometry": {"type": "Polygon", "coordinates": [[[506000, 5006000], [506100, 5006000],
+                                                                         [506100, 5006100], [506000, 5006100],
+                                                                         [506000, 5006000]]]}}]}
+    p = parse_proposal(fc, params.functions)
+    assert p.forecasts[0].geometry.area == pytest.approx(10_000)
+    r = compute_balance(p, territory, params)
+    # office: 10,000/100 × 8.0 = 800 cars + 10,000/100 × 0.1 = 10 trucks
+    assert r.indicators[0].vehicle_trips_day == pytest.approx(810)
+    assert r.matrix.at["015005", "new_impervious_m2"] == 0
