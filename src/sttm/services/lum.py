@@ -100,7 +100,7 @@ def build_lum(stations: gpd.GeoDataFrame, municipalities: pd.DataFrame, *, clust
             continue
         names = list(dict.fromkeys(g["name"].astype(str)))
         rows.append({
-            "lum_id": "lum_" + re.sub(r"[^a-z0-9]+", "_", ids[0].lower()).strip("_"),
+            "lum_id": "lum_" + re.sub(r"[^a-z0-9]+", "_", str(lead["station_id"]).lower()).strip("_"),
             "name": " / ".join(names), "level": level, "level_rule": rule,
             "station_ids": ";".join(ids), "modes": ";".join(modes), "n_stations": len(g),
             "istat_code": ist, "municipality": mun["name"].get(ist) if "name" in mun.columns else None,

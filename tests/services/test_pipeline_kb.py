@@ -1,0 +1,96 @@
+"""End to end on a tiny knowledge base: access → LUM → scenario → ranking → atlases."""
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from sttm.knowledge import LayerMeta, open_kb
+from sttm.services.atlas import AtlasInputError, render_atlas
+from sttm.services.pipeline import ServicesRunError, run_access, run_location_scenario, run_lum, run_vulnerability
+
+X0, Y0 = 500_000, 5_030_000
+META = LayerMeta(title="test", source="hand-made", licence="CC0", vintage="2026")
+
+
+@pytest.fixture()
+def kb(tmp_path):
+    kb = open_kb(str(tmp_path / "kb.gpkg"))
+    mun = gpd.GeoDataFrame({
+        "istat_code": ["015146", "015209", "015182"], "name": ["Milano", "Sesto San Giovanni", "Rho"],
+        "cadastral_code": ["F205", "I690", "H264"], "area_km2": [4.0, 4.0, 4.0],
+        "residents_anpr_2025": [8000, 4000, 2000], "residents_istat_2021": [7900, 3900, 2000],
+        "under12_istat_2021": [800, 500, 300], "density_per_km2": [2000.0, 1000, 500],
+        "zone": ["Milano", None, None], "role": ["central_city", "attractor_pole", None],
+        "geometry": [box(X0, Y0, X0 + 2000, Y0 + 2000), box(X0 + 2000, Y0, X0 + 4000, Y0 + 2000),
+                     box(X0 + 4000, Y0, X0 + 6000, Y0 + 2000)]}, crs="EPSG:32632")
+    kb.write_layer("municipalities", mun, META, key="istat_code")
+    svc = gpd.GeoDataFrame({
+        "service_id": ["p1", "p2", "s1", "s2", "h1"], "category": ["pharmacy", "pharmacy", "school", "school", "hospital"],
+        "subcategory": ["farmacia", "farmacia", "primaria", "primaria", "ricovero"], "name": list("ABCDE"),
+        "capacity": [None, None, 200, 100, None], "istat_code": ["015146", "015182", "015146", "015209", "015146"],
+        "source": ["t"] * 5,
+        "geometry": [Point(X0 + 1000, Y0 + 1000), Point(X0 + 5000, Y0 + 1100), Point(X0 + 500, Y0 + 500),
+                     Point(X0 + 3000, Y0 + 900), Point(X0 + 1500, Y0 + 1500)]}, crs="EPSG:32632")
+    kb.write_layer("services", svc, META, key="service_id")
+    st = gpd.GeoDataFrame({
+        "station_id": ["rail:1", "metro:1", "rail:2", "metro:2", "rail:3"],
+        "name": ["MILANO X", "X M2", "SESTO FS", "SESTO M1", "RHO"], "mode": ["rail", "metro", "rail", "metro", "rail"],
+        "lines": [None, "M2", None, "M1", None], "operator": ["RFI", "ATM", "RFI", "ATM", "RFI"],
+        "istat_code": ["015146", "015146", "015209", "015209", "015182"], "in_cmm": [True] * 5,
+        "interchange_with": [None] * 5, "sources": ["t"] * 5,
+        "geometry": [Point(X0 + 1000, Y0 + 1000), Point(X0 + 1100, Y0 + 1000), Point(X0 + 3000, Y0 + 1000),
+                     Point(X0 + 3250, Y0 + 1000), Point(X0 + 5000, Y0 + 1000)]}, crs="EPSG:32632")
+    kb.write_layer("stations", st, META, key="station_id")
+    hz = pd.DataFrame({"istat_code": ["015146", "015209", "015182"], "flood_pop_high": [80, 0, 200],
+                       "flood_pop_high_pct": [1.0, 0.0, 10.0], "flood_area_high_km2": [0.1, 0.0, 0.5],
+                       "pop_ispra_2020": [8000, 4000, 2000]})
+    kb.write_layer("hazard", hz, META, key="istat_code")
+    return kb
+
+
+def test_pipeline_end_to_end(kb, tmp_path):
+    with pytest.raises(AtlasInputError, match="sttm access run"):
+        render_atlas(kb, "comuni", tmp_path / "a", pdf=False)
+    run = run_access(kb, cell_size=100)
+    cells = kb.read_layer("access_cells")
+    grid = kb.read_layer("demand_grid")
+    assert len(cells) == len(grid) == 1200 and grid["pop"].sum() == pytest.approx(14000)
+    assert cells["approximate"].all() and (cells["time_method"] == "straight_line_x1.30").all()
+    bym = kb.read_layer("access_by_municipality").set_index("istat_code")
+    assert bym.loc["015182", "pop"] == pytest.approx(2000)
+    # the pharmacy cell of Rho: straight line 0 m -> nearest time 0 in that cell
+    assert cells["t_pharmacy"].min() == pytest.approx(
+        np.hypot(50, 50) * 1.3 / (4.5 * 1000 / 60), rel=1e-6)  # cell centres sit 50 m off the grid lines
+    assert "015146" in set(kb.read_layer("access_by_zone")["zone"].map({"Milano": "015146"}))
+    assert any("anziani" in m for m in run.meta["missing_it"])
+
+    table, cat, notes = run_lum(kb)
+    lum = kb.read_layer("lum").set_index("lum_id")
+    assert set(lum.index) == {"lum_rail_2", "lum_rail_3"}  # Milano's stations are not LUM
+    assert lum.loc["lum_rail_2", "level"] == "metropolitano" and lum.loc["lum_rail_3", "level"] == "sovracomunale"
+    assert lum.loc["lum_rail_3", "svc_pharmacy_r200"] == 1
+    assert any("opportunity_areas" in n for n in notes)
+    assert kb.has_layer("access_by_lum")
+
+    name, chosen, summary = run_location_scenario(kb, "pharmacy", 1, method="mclp")
+    assert name == "scenario_pharmacy_mclp_k1" and kb.has_layer(name)
+    assert summary["candidates_source"] == "lum"  # no opportunity areas in the KB: said so
+    assert summary["covered_after"] >= summary["covered_before"]
+    with pytest.raises(ServicesRunError, match="assente"):
+        run_location_scenario(kb, "library", 1)
+
+    vname, ranked, skipped = run_vulnerability(kb, name)
+    assert "soil_sealing" in skipped and len(ranked) == 1 and kb.has_layer(vname)
+
+    res = render_atlas(kb, "comuni", tmp_path / "comuni", pdf=True)
+    assert res["n_sheets"] == 3
+    index = (tmp_path / "comuni" / "index.html").read_text()
+    # Città centrale first, then the attractor pole
+    assert index.index("Milano") < index.index("Sesto San Giovanni") < index.index("Rho")
+    sheet = (tmp_path / "comuni" / "015182-rho.html").read_text()
+    assert "<svg" in sheet and "Rho" in sheet and "APPROSSIMATI" in sheet and "2.000" in sheet
+    assert (tmp_path / "comuni" / "atlante_comuni.pdf").read_bytes()[:4] == b"%PDF"
+    res = render_atlas(kb, "lum", tmp_path / "lum", pdf=False)
+    assert res["n_sheets"] == 2
+    assert "LUM metropolitano" in (tmp_path / "lum" / "lum-rail-2.html").read_text()
