@@ -37,6 +37,7 @@ class RuleLine:
     unit: str
     level: str
     reference: str
+    detail: str = ""
 
     def explain(self) -> str:
         name = INDICATOR_IT.get(self.indicator, self.indicator)
@@ -49,7 +50,8 @@ class RuleLine:
             cmp = f"≥ soglia sovracomunale {s} e < soglia metropolitana {m}"
         else:
             cmp = f"< soglia sovracomunale {s}"
-        return (f"[{self.threshold_id}] {self.subject}: {name} = {v} {self.unit} {cmp} "
+        detail = f" [{self.detail}]" if self.detail else ""
+        return (f"[{self.threshold_id}] {self.subject}: {name} = {v} {self.unit}{detail} {cmp} "
                 f"→ rilevanza {LEVEL_IT[self.level]} (rif. {self.reference})")
 
 
@@ -174,9 +176,9 @@ def assess(indicators: list[ForecastIndicators], matrix: pd.DataFrame, host: str
         if th["indicator"] not in pind:
             continue                        # needs the territory (hazard) and was not given
         v, where = pind[th["indicator"]]
-        lines.append(RuleLine(th["id"], "proposal", f"proposta ({where})" if where else "proposta", th["indicator"], v,
+        lines.append(RuleLine(th["id"], "proposal", "proposta", th["indicator"], v,
                               float(th["supra"]), float(th["metropolitan"]), th.get("unit", ""),
-                              _level(v, th["supra"], th["metropolitan"]), th["reference"]))
+                              _level(v, th["supra"], th["metropolitan"]), th["reference"], where))
     level = max((ln.level for ln in lines), key=LEVELS.index, default="none")
     return Relevance(level=level, lines=lines, affected=affected,
                      external=external_comuni(forecast_geoms or [], t, params))
