@@ -81,6 +81,10 @@ def conference_state(kb, conference_id: str) -> ConferenceState:
     ensure_schema(kb)
     with kb.engine.connect() as conn:
         ev = read_events(conn, conference_events, "conference_id", conference_id)
+    return _fold_conference(conference_id, ev)
+
+
+def _fold_conference(conference_id: str, ev: list[dict]) -> ConferenceState:
     if not ev:
         raise WorkflowError(f"conference {conference_id!r} does not exist")
     first = json.loads(ev[0]["payload_json"])
@@ -133,15 +137,16 @@ def open_conference(kb, balance_id: str, params: BalanceParams, actor: str, on: 
 
 def _conf_event(kb, conference_id: str, kind: str, actor: str, istat_code: str | None, payload: dict,
                 on: dt.date | str | None, check) -> ConferenceState:
-    st = conference_state(kb, conference_id)
-    if st.status != "open":
-        raise WorkflowError(f"conference {conference_id} is closed")
+    ensure_schema(kb)
     day = _d(on)
-    opened = dt.date.fromisoformat(st.events[0]["event_date"])
-    if day < opened:
-        raise WorkflowError(f"date {day} precedes the opening of the conference ({opened})")
-    check(st, day)
-    with kb.transaction() as conn:
+    with kb.transaction() as conn:      # check and write in one transaction (the write lock is held)
+        st = _fold_conference(conference_id, read_events(conn, conference_events, "conference_id", conference_id))
+        if st.status != "open":
+            raise WorkflowError(f"conference {conference_id} is closed")
+        opened = dt.date.fromisoformat(st.events[0]["event_date"])
+        if day < opened:
+            raise WorkflowError(f"date {day} precedes the opening of the conference ({opened})")
+        check(st, day)
         append_event(conn, conference_events, "conference_id", {
             "conference_id": conference_id, "proposal_id": st.proposal_id, "balance_id": st.balance_id,
             "kind": kind, "istat_code": istat_code, "actor": actor, "payload_json": json.dumps(payload, ensure_ascii=False),
@@ -192,6 +197,10 @@ def agreement_state(kb, agreement_id: str) -> AgreementState:
     ensure_schema(kb)
     with kb.engine.connect() as conn:
         ev = read_events(conn, agreement_events, "agreement_id", agreement_id)
+    return _fold_agreement(agreement_id, ev)
+
+
+def _fold_agreement(agreement_id: str, ev: list[dict]) -> AgreementState:
     if not ev:
         raise WorkflowError(f"agreement {agreement_id!r} does not exist")
     d = json.loads(ev[0]["payload_json"])
@@ -223,7 +232,7 @@ def draft_agreement(kb, conference_id: str, params: BalanceParams, actor: str,
                        "amount_cents": a["amount_cents"]} for a in alloc]
         obligations = [{"istat_code": a["recipient"], "what": a["label"],
                         "amount_cents": a["amount_cents"],
-                        "due_on": (day + dt.timedelta(days=365)).isoformat()}
+                        "due_on": (day + dt.timedelta(days=int(params["deadlines"]["obligation_days"]))).isoformat()}
                        for a in alloc if a["recipient_kind"] == "measure"]
         signatories = list(st.invited) + ([CMM] if st.relevance == "metropolitan" else [])
         due = (day + dt.timedelta(days=int(params["deadlines"]["signature_days"]))).isoformat()
@@ -237,17 +246,18 @@ def draft_agreement(kb, conference_id: str, params: BalanceParams, actor: str,
 
 
 def sign_agreement(kb, agreement_id: str, signatory: str, actor: str, on: dt.date | str | None = None) -> AgreementState:
-    st = agreement_state(kb, agreement_id)
+    ensure_schema(kb)
     day = _d(on)
-    if st.status != "drafted":
-        raise WorkflowError(f"agreement {agreement_id} is {st.status}: no more signatures")
-    if signatory not in st.signatories:
-        raise WorkflowError(f"{signatory} is not a signatory of {agreement_id} ({', '.join(st.signatories)})")
-    if signatory in st.signed:
-        raise WorkflowError(f"{signatory} has already signed {agreement_id}")
-    if day < dt.date.fromisoformat(st.events[0]["event_date"]):
-        raise WorkflowError(f"date {day} precedes the draft")
     with kb.transaction() as conn:
+        st = _fold_agreement(agreement_id, read_events(conn, agreement_events, "agreement_id", agreement_id))
+        if st.status != "drafted":
+            raise WorkflowError(f"agreement {agreement_id} is {st.status}: no more signatures")
+        if signatory not in st.signatories:
+            raise WorkflowError(f"{signatory} is not a signatory of {agreement_id} ({', '.join(st.signatories)})")
+        if signatory in st.signed:
+            raise WorkflowError(f"{signatory} has already signed {agreement_id}")
+        if day < dt.date.fromisoformat(st.events[0]["event_date"]):
+            raise WorkflowError(f"date {day} precedes the draft")
         append_event(conn, agreement_events, "agreement_id", {
             "agreement_id": agreement_id, "proposal_id": st.events[0]["proposal_id"],
             "balance_id": st.events[0]["balance_id"], "kind": "signed",
@@ -259,15 +269,16 @@ def sign_agreement(kb, agreement_id: str, signatory: str, actor: str, on: dt.dat
 def record_outcome(kb, agreement_id: str, actor: str, note: str = "", on: dt.date | str | None = None) -> AgreementState:
     """Record the outcome for the compatibility opinion: ``concluded`` if every signatory signed;
     ``not_concluded`` is allowed only after the signature deadline."""
-    st = agreement_state(kb, agreement_id)
+    ensure_schema(kb)
     day = _d(on)
-    if st.status != "drafted":
-        raise WorkflowError(f"agreement {agreement_id} already has an outcome ({st.status})")
-    missing = st.missing()
-    if missing and day <= dt.date.fromisoformat(st.signature_due):
-        raise WorkflowError(f"signatures still due until {st.signature_due} from: {', '.join(missing)}")
-    outcome = "concluded" if not missing else "not_concluded"
     with kb.transaction() as conn:
+        st = _fold_agreement(agreement_id, read_events(conn, agreement_events, "agreement_id", agreement_id))
+        if st.status != "drafted":
+            raise WorkflowError(f"agreement {agreement_id} already has an outcome ({st.status})")
+        missing = st.missing()
+        if missing and day <= dt.date.fromisoformat(st.signature_due):
+            raise WorkflowError(f"signatures still due until {st.signature_due} from: {', '.join(missing)}")
+        outcome = "concluded" if not missing else "not_concluded"
         append_event(conn, agreement_events, "agreement_id", {
             "agreement_id": agreement_id, "proposal_id": st.events[0]["proposal_id"],
             "balance_id": st.events[0]["balance_id"], "kind": "outcome", "istat_code": None, "actor": actor,
