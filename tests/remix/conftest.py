@@ -1,6 +1,11 @@
+import sys
+from pathlib import Path
+
 import pytest
 
-from remix_fixtures import build_small_kb
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for remix_fixtures (pytest runs in importlib mode)
+
+from remix_fixtures import build_small_kb  # noqa: E402
 
 
 @pytest.fixture

@@ -33,18 +33,18 @@ def test_validation_names_row_and_field():
 
 
 def test_optimistic_locking_gives_conflict_not_lost_update(small_kb):
-    with small_kb.engine.begin() as c:
+    with registry.writing(small_kb.engine) as c:
         rec = registry.get_intervention(c, "T-MI-1")
     v = rec["row_version"]
     edit_a = {**rec, "title": "Versione A"}
     edit_b = {**rec, "title": "Versione B"}
-    with small_kb.engine.begin() as c:
+    with registry.writing(small_kb.engine) as c:
         after = registry.update_intervention(c, TECH_MI, "T-MI-1", edit_a, v)
     assert after["row_version"] == v + 1
     with pytest.raises(Conflict):
-        with small_kb.engine.begin() as c:
+        with registry.writing(small_kb.engine) as c:
             registry.update_intervention(c, PLANNER, "T-MI-1", edit_b, v)
-    with small_kb.engine.begin() as c:
+    with registry.writing(small_kb.engine) as c:
         assert registry.get_intervention(c, "T-MI-1")["title"] == "Versione A"
         trail = registry.audit_trail(c, "T-MI-1")
     assert trail[0]["username"] == "tec.milano" and trail[0]["action"] == "update"
@@ -57,21 +57,21 @@ def test_optimistic_locking_gives_conflict_not_lost_update(small_kb):
     (TECH_RHO, "T-RHO-1", True), (PLANNER, "T-RHO-1", True), (PUBLIC, "T-MI-1", False), (None, "T-MI-1", False),
 ])
 def test_permissions_enforced_in_registry(small_kb, actor, target, allowed):
-    with small_kb.engine.begin() as c:
+    with registry.writing(small_kb.engine) as c:
         rec = registry.get_intervention(c, target)
     edit = {**rec, "title": "nuovo"}
     if allowed:
-        with small_kb.engine.begin() as c:
+        with registry.writing(small_kb.engine) as c:
             assert registry.update_intervention(c, actor, target, edit, rec["row_version"])["title"] == "nuovo"
     else:
-        with pytest.raises(Forbidden), small_kb.engine.begin() as c:
+        with pytest.raises(Forbidden), registry.writing(small_kb.engine) as c:
             registry.update_intervention(c, actor, target, edit, rec["row_version"])
 
 
 def test_technician_cannot_move_own_record_to_other_comune(small_kb):
-    with small_kb.engine.begin() as c:
+    with registry.writing(small_kb.engine) as c:
         rec = registry.get_intervention(c, "T-MI-1")
-    with pytest.raises(Forbidden), small_kb.engine.begin() as c:
+    with pytest.raises(Forbidden), registry.writing(small_kb.engine) as c:
         registry.update_intervention(c, TECH_MI, "T-MI-1", {**rec, "istat_codes": ["015182"]}, rec["row_version"])
 
 
@@ -81,7 +81,7 @@ def test_bulk_import_is_all_or_nothing(small_kb):
     with pytest.raises(ValidationError) as exc:
         registry.upsert_many(small_kb.engine, SystemActor(), interventions=[good, bad])
     assert "f.csv riga 3" in str(exc.value) and "'status'" in str(exc.value)
-    with small_kb.engine.begin() as c:
+    with registry.writing(small_kb.engine) as c:
         with pytest.raises(registry.NotFound):
             registry.get_intervention(c, "NEW-1")
 

@@ -1,4 +1,3 @@
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -6,16 +5,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remix"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remix"))  # importlib mode: helpers by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from remix_fixtures import build_small_kb  # noqa: E402
 
 from sttm.web import auth  # noqa: E402
+from web_helpers import PASSWORD, USERS  # noqa: E402
 from sttm.web.app import create_app  # noqa: E402
-
-PASSWORD = "password-di-prova-1"
-USERS = {"admin1": ("admin", None), "planner1": ("planner", None),
-         "tec.milano": ("technician", "015146"), "tec.rho": ("technician", "015182")}
 
 
 @pytest.fixture(scope="session")
@@ -48,14 +45,3 @@ def app(kb_path):
 def client(app):
     with TestClient(app) as c:
         yield c
-
-
-def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
-    """Log in through the form; return the session's CSRF token."""
-    page = client.get("/accedi")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/accedi", data={"username": username, "password": password, "csrf_token": token, "next": "/"},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    page = client.get("/remix/interventi")
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)

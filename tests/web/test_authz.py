@@ -5,7 +5,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from conftest import login
+from web_helpers import login
 from sttm.remix import registry
 
 ROLES = ["anon", "tec.milano", "tec.rho", "planner1", "admin1"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from conftest import PASSWORD
+from web_helpers import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 VENDOR = Path(__file__).resolve().parents[2] / "src" / "sttm" / "web" / "static" / "vendor"

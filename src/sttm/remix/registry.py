@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Protocol
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -143,6 +144,18 @@ class NotFound(KeyError):
 
 def ensure_schema(engine: sa.Engine) -> None:
     metadata.create_all(engine)
+
+
+@contextmanager
+def writing(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A write transaction. On SQLite it takes the write lock at BEGIN (BEGIN IMMEDIATE, honoured by
+    the knowledge base's engine), so a read-then-write transaction queues behind a concurrent
+    writer instead of failing with "database is locked"."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with conn.begin():
+            yield conn
 
 
 def now() -> str:
@@ -415,7 +428,7 @@ def upsert_many(engine: sa.Engine, actor: Actor, interventions: Iterable[dict] =
     if errors:
         raise ValidationError(errors)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         existing_i = {r[0]: r[1] for r in conn.execute(sa.select(interventions_t.c.intervention_id, interventions_t.c.row_version))}
         existing_o = {r[0]: r[1] for r in conn.execute(sa.select(opportunities_t.c.area_id, opportunities_t.c.row_version))}
         for rec in ints:
@@ -580,7 +593,7 @@ def publish(kb: KB, actor: Actor, loaded_by: str = "sttm remix publish") -> dict
         source="Registro Remix; Comune di Milano, monitoraggio edifici e aree in stato di degrado (2016), via scandaglio/molo",
         licence=_licences(opps), vintage="2016 (Milano) e aggiornamenti del registro"),
         key="area_id", loaded_by=loaded_by)
-    with kb.engine.begin() as conn:
+    with writing(kb.engine) as conn:
         record_audit(conn, actor, "publish", "registry", "remix",
                None, {k: getattr(v, "version", None) for k, v in results.items()})
     return results

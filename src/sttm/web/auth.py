@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from sttm.remix.registry import writing
+
 ROLES = ("technician", "planner", "admin")
 ROLE_LABELS = {"public": "Pubblico", "technician": "Tecnico comunale", "planner": "Pianificatore CMM",
                "admin": "Amministratore"}
@@ -115,7 +117,7 @@ def add_user(engine: sa.Engine, username: str, password: str, role: str, istat_c
         istat_code = None
     if len(password) < 10:
         raise ValueError("password troppo corta: almeno 10 caratteri")
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         if conn.execute(sa.select(users_t.c.user_id).where(users_t.c.username == username)).first():
             raise ValueError(f"l'utente {username!r} esiste già")
         res = conn.execute(users_t.insert().values(
@@ -133,7 +135,7 @@ def list_users(engine: sa.Engine) -> list[dict]:
 
 
 def set_active(engine: sa.Engine, username: str, active: bool) -> None:
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         res = conn.execute(users_t.update().where(users_t.c.username == username).values(active=active))
         if res.rowcount != 1:
             raise KeyError(username)
@@ -157,7 +159,7 @@ def login(engine: sa.Engine, username: str, password: str, client: str = "?") ->
     """Check the credentials; return (session token, user). Raises AuthError or Throttled."""
     username = (username or "").strip().lower()[:80]
     now = time.time()
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         _throttle_check(conn, username, client, now)
         row = conn.execute(sa.select(users_t).where(users_t.c.username == username)).first()
     ok = False
@@ -168,11 +170,11 @@ def login(engine: sa.Engine, username: str, password: str, client: str = "?") ->
             ok = False
     else:
         _hasher.hash("timing-equaliser")  # same cost whether or not the user exists
-    with engine.begin() as conn:  # the attempt is recorded whatever the outcome
+    with writing(engine) as conn:  # the attempt is recorded whatever the outcome
         conn.execute(attempts_t.insert().values(username=username, client=client[:64], ts=now, success=ok))
     if not ok:
         raise AuthError("nome utente o password non corretti")
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         if _hasher.check_needs_rehash(row.password_hash):
             conn.execute(users_t.update().where(users_t.c.user_id == row.user_id)
                          .values(password_hash=_hasher.hash(password)))
@@ -199,7 +201,7 @@ def session_user(engine: sa.Engine, token: str | None) -> User | None:
 
 def logout(engine: sa.Engine, token: str | None) -> None:
     if token:
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             conn.execute(sessions_t.delete().where(sessions_t.c.token_hash == _sha(token)))
 
 

@@ -281,7 +281,7 @@ async def intervention_create(request: Request):
     user, form = await require_writer(request)
     try:
         raw = _form_to_intervention(form, user, None)
-        with kb(request).engine.begin() as c:
+        with registry.writing(kb(request).engine) as c:
             rec = registry.create_intervention(c, user, raw)
     except ValidationError as exc:
         return render(request, "intervention_form.html", {
@@ -327,7 +327,7 @@ async def intervention_update(request: Request, intervention_id: str):
         old = registry.get_intervention(c, intervention_id)
     try:
         raw = _form_to_intervention(form, user, old)
-        with kb(request).engine.begin() as c:
+        with registry.writing(kb(request).engine) as c:
             registry.update_intervention(c, user, intervention_id, raw, expected)
     except ValidationError as exc:
         return render(request, "intervention_form.html", {
@@ -343,7 +343,7 @@ async def intervention_delete(request: Request, intervention_id: str):
         expected = int(form.get("row_version") or "x")
     except ValueError:
         raise HTTPException(400, "versione del record mancante (row_version)") from None
-    with kb(request).engine.begin() as c:
+    with registry.writing(kb(request).engine) as c:
         registry.delete_intervention(c, user, intervention_id, expected)
     return RedirectResponse("/remix/interventi", status_code=303)
 
@@ -387,7 +387,7 @@ async def opportunity_new_form(request: Request):
 async def opportunity_create(request: Request):
     user, form = await require_writer(request)
     try:
-        with kb(request).engine.begin() as c:
+        with registry.writing(kb(request).engine) as c:
             rec = registry.create_opportunity(c, user, _form_to_opportunity(form, None))
     except ValidationError as exc:
         return render(request, "opportunity_form.html", {"rec": None, "errors": exc.errors, "form": form,
@@ -421,7 +421,7 @@ async def opportunity_update(request: Request, area_id: str):
     with kb(request).engine.connect() as c:
         old = registry.get_opportunity(c, area_id)
     try:
-        with kb(request).engine.begin() as c:
+        with registry.writing(kb(request).engine) as c:
             registry.update_opportunity(c, user, area_id, _form_to_opportunity(form, old), expected)
     except ValidationError as exc:
         return render(request, "opportunity_form.html", {"rec": old, "errors": exc.errors, "form": form,
@@ -514,7 +514,7 @@ async def users_create(request: Request):
     except ValueError as exc:
         return render(request, "users.html", {"rows": auth.list_users(kb(request).engine), "errors": [str(exc)],
                                               "comuni": comuni_names(request), "roles": auth.ROLE_LABELS}, status=422)
-    with kb(request).engine.begin() as c:
+    with registry.writing(kb(request).engine) as c:
         registry.record_audit(c, user, "create", "user", str(form.get("username")), None,
                         {"role": form.get("role"), "istat_code": form.get("istat_code") or None})
     return RedirectResponse("/admin/utenti", status_code=303)
@@ -528,7 +528,7 @@ async def users_toggle(request: Request, username: str):
         auth.set_active(kb(request).engine, username, active)
     except KeyError:
         raise HTTPException(404, f"utente {username!r} inesistente") from None
-    with kb(request).engine.begin() as c:
+    with registry.writing(kb(request).engine) as c:
         registry.record_audit(c, user, "activate" if active else "deactivate", "user", username, None, {"active": active})
     return RedirectResponse("/admin/utenti", status_code=303)
 
