@@ -40,12 +40,38 @@ def current_user(request: Request) -> auth.User | None:
 
 
 def render(request: Request, template: str, ctx: dict | None = None, status: int = 200,
-           headers: dict | None = None) -> HTMLResponse:
+           headers: dict | None = None, templates: Any = None) -> HTMLResponse:
     user = current_user(request)
     base = {"request": request, "user": user, "vocab": vocabularies(), "wings": request.app.state.wings,
             "csrf": user.csrf_token if user else ""}
-    return request.app.state.templates.TemplateResponse(request, template, {**base, **(ctx or {})},
+    return (templates or request.app.state.templates).TemplateResponse(request, template, {**base, **(ctx or {})},
                                                         status_code=status, headers=headers)
+
+
+def render_page(request: Request, package: str, template: str, ctx: dict | None = None, status: int = 200) -> HTMLResponse:
+    """For other wings: render ``<package>/templates/<template>`` inside the portal look.
+
+    The template may ``{% extends "base.html" %}`` (header, navigation, skip links, footer, lang="it")
+    and fill ``{% block title %}``, ``{% block content %}``, ``{% block scripts %}``; the context has
+    ``user`` (or None) and ``csrf`` (the token every POST form must carry as ``csrf_token``).
+    """
+    return render(request, template, ctx, status=status, templates=_wing_templates(request, package))
+
+
+_WING_TEMPLATES: dict[str, Any] = {}
+
+
+def _wing_templates(request: Request, package: str):
+    if package not in _WING_TEMPLATES:
+        from fastapi.templating import Jinja2Templates
+        from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
+
+        base = request.app.state.templates
+        t = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+        t.env.loader = ChoiceLoader([PackageLoader(package, "templates"), base.env.loader])
+        t.env.filters.update(base.env.filters)
+        _WING_TEMPLATES[package] = t
+    return _WING_TEMPLATES[package]
 
 
 def error_page(request: Request, status: int, message: str, headers: dict | None = None) -> HTMLResponse:
