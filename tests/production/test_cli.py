@@ -91,6 +91,21 @@ def test_cli_end_to_end(tmp_path, scene):
     r = _invoke("report", "proposal", prop, "--out", tmp_path / "proposta.html", "--db", db)
     assert r.exit_code == 0 and "Ambiti agricoli strategici" in (tmp_path / "proposta.html").read_text()
 
+    # portal pages read the same layers
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from sttm.production.web import router
+    web = FastAPI()
+    web.state.kb = kb
+    web.include_router(router)
+    with TestClient(web) as client:
+        page = client.get("/sttm3")
+        assert page.status_code == 200 and "Polo Alfa" in page.text and "PR9" in page.text
+        assert client.get("/sttm3/poli/pgt:P1").status_code == 200
+        assert client.get("/sttm3/siti/nope").status_code == 404
+        sites = {r["site_id"]: r for r in client.get("/sttm3/siti.json").json()}
+        assert sites["brown"]["suitability"] == pytest.approx(82.5) and sites["farm"]["suitability"] is None
+
 
 def test_cli_bad_input_writes_nothing(tmp_path, scene):
     db = str(tmp_path / "kb.gpkg")

@@ -117,12 +117,34 @@ def _polys(g):
     return shapely.union_all(parts) if parts else None
 
 
+def tiled_parts(cover, tile: float = 1000.0) -> np.ndarray:
+    """Disjoint pieces of ``cover`` no larger than ``tile`` m: intersecting a small site with a
+    small piece is cheap, intersecting it with a dissolved county-sized polygon is not."""
+    parts = shapely.get_parts(cover)
+    b = shapely.bounds(parts)
+    big = ((b[:, 2] - b[:, 0]) > tile) | ((b[:, 3] - b[:, 1]) > tile)
+    if not big.any():
+        return parts
+    bp, bb = parts[big], b[big]
+    xs = np.arange(bb[:, 0].min(), bb[:, 2].max() + tile, tile)
+    ys = np.arange(bb[:, 1].min(), bb[:, 3].max() + tile, tile)
+    X, Y = np.meshgrid(xs, ys)
+    X, Y = X.ravel(), Y.ravel()
+    boxes = shapely.box(X, Y, X + tile, Y + tile)
+    pi, bi = STRtree(boxes).query(bp, predicate="intersects")
+    # clip_by_rect takes a scalar rectangle: one call per (part, tile) pair, each O(vertices)
+    cut = np.array([shapely.clip_by_rect(g, x, y, x + tile, y + tile) for g, x, y in zip(bp[pi], X[bi], Y[bi])],
+                   dtype=object)
+    cut = cut[~shapely.is_empty(cut)]
+    return np.concatenate([parts[~big], cut])
+
+
 def _share(g: np.ndarray, area: np.ndarray, cover) -> np.ndarray:
     """Share of each geometry in ``g`` covered by ``cover`` (parts indexed in an STRtree)."""
     out = np.zeros(len(g))
     if cover is None or cover.is_empty:
         return out
-    parts = shapely.get_parts(cover)
+    parts = tiled_parts(cover)
     tree = STRtree(parts)
     gi, pi = tree.query(g, predicate="intersects")
     if not len(gi):
