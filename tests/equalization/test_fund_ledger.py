@@ -114,7 +114,7 @@ def test_assets_registry(led):
     ("UPDATE fund_lines SET amount = amount + 1 WHERE seq = 2 AND line_no = 1", "hash mismatch"),
     ("UPDATE fund_postings SET author = 'mallory' WHERE seq = 2", "hash mismatch"),
     ("DELETE FROM fund_lines WHERE seq = 3 AND line_no = 2", "incomplete posting"),
-    ("DELETE FROM fund_postings WHERE seq = 4", "belongs to no posting"),
+    ("DELETE FROM fund_postings WHERE seq = 4", "belong to no posting"),
     ("UPDATE fund_balances SET balance = balance + 5 WHERE account = 'fund'", "cached balance"),
 ])
 def test_verify_detects_tampering(led, tamper, expect):
@@ -138,3 +138,49 @@ def test_truncating_the_tail_is_detected(led):
         conn.execute(text("DELETE FROM fund_postings WHERE seq = 3"))
     rep = verify(led.engine)
     assert not rep.ok and any("chain head" in e for e in rep.errors)
+
+
+def test_reversal_corrects_without_rewriting(led):
+    led.post(contribution(5_000, source="developer", comune="015146", cause_type="agreement", cause_ref="AT-typo",
+                          author="a", author_role="cmm"))
+    with pytest.raises(LedgerRefused):
+        led.reverse(1, reason="importo errato", author="x", author_role="comune:015146")
+    r = led.reverse(1, reason="importo errato", author="dirigente")
+    assert r.seq == 2 and led.balance("financial", "fund") == 0
+    assert led.balance("financial", "source:developer") == 0
+    with pytest.raises(LedgerRefused) as ei:
+        led.reverse(1, reason="di nuovo", author="dirigente")
+    assert "already" in str(ei.value)
+    with pytest.raises(LedgerRefused):                     # a reversal is not itself reversible
+        led.reverse(2, reason="x", author="dirigente")
+    forged = Posting("reversal", "correction", "seq:1", "a", "cmm",
+                     (Line("financial", "fund", -1), Line("financial", "source:developer", 1)))
+    with pytest.raises(LedgerRefused):
+        led.post(forged)
+    assert led.verify().ok and led.head()[0] == 2
+
+
+def test_reversal_cannot_overdraw(led):
+    led.post(contribution(5_000, source="developer", comune=None, cause_type="agreement", cause_ref="AT", author="a",
+                          author_role="cmm"))
+    led.post(disbursement(4_000, category="public_services", beneficiary="015146", cause_type="call_decision",
+                          cause_ref="AVV/1", author="a"))
+    with pytest.raises(LedgerRefused) as ei:
+        led.reverse(1, reason="errore", author="dirigente")
+    assert ei.value.code == "insufficient"
+
+
+def test_asset_assignment(led):
+    led.register_asset(asset_id="IMM-2", section="real_estate", comune="015146", description="Ex macello",
+                       value=300_000_00, condition="degradato", availability="disponibile", author="a",
+                       author_role="cmm", cause_ref="DCC 9/2026")
+    led.assign_asset("IMM-2", category="urban_regeneration", beneficiary="015146", cause_ref="AVV-2026/IMM-2",
+                     author="dirigente")
+    assert led.balance("real_estate", "fund") == 0
+    assert led.balance("real_estate", "use:urban_regeneration") == 300_000_00
+    [a] = led.assets()
+    assert a["version"] == 2 and a["availability"] == "assegnato a intervento"
+    with pytest.raises(LedgerRefused):
+        led.assign_asset("IMM-2", category="urban_regeneration", beneficiary="015146", cause_ref="again",
+                         author="dirigente")
+    assert led.verify().ok

@@ -29,6 +29,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.quota = {c: 0 for c in COMUNI}         # model: soil quota held
         self.allocated = 0
         self.n = 0
+        self.effects: list = []                     # per accepted posting: (fund Δ, {comune: quota Δ}, reversible)
 
     def _apply(self, posting, expect_ok: bool):
         before = (self.led.head(), self.led.balances())
@@ -43,12 +44,16 @@ class LedgerMachine(RuleBasedStateMachine):
         self.n += 1
         return True
 
+    def _record(self, fund=0, quota=None, reversible=True):
+        self.effects.append([fund, quota or {}, reversible])
+
     @rule(amount=amounts, role=st.sampled_from(ROLES), comune=st.sampled_from(COMUNI))
     def contribute(self, amount, role, comune):
         ok = role == "cmm" or role == f"comune:{comune}"
         if self._apply(contribution(amount, source="contributi_aggiuntivi", comune=comune, cause_type="agreement",
                                     cause_ref="AT", author="t", author_role=role), ok):
             self.fund += amount
+            self._record(fund=amount)
 
     @rule(amount=amounts, cat=st.sampled_from(CATS + ["private_yacht"]), role=st.sampled_from(ROLES),
           comune=st.sampled_from(COMUNI))
@@ -57,6 +62,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if self._apply(disbursement(amount, category=cat, beneficiary=comune, cause_type="call_decision",
                                     cause_ref="AVV", author="t", author_role=role), ok):
             self.fund -= amount
+            self._record(fund=-amount)
 
     @rule(m2=amounts, comune=st.sampled_from(COMUNI), role=st.sampled_from(ROLES))
     def allocate(self, m2, comune, role):
@@ -64,6 +70,7 @@ class LedgerMachine(RuleBasedStateMachine):
                        role == "cmm"):
             self.quota[comune] += m2
             self.allocated += m2
+            self._record(quota={comune: m2})
 
     @rule(m2=amounts, a=st.sampled_from(COMUNI), b=st.sampled_from(COMUNI), role=st.sampled_from(ROLES))
     def transfer(self, m2, a, b, role):
@@ -72,6 +79,31 @@ class LedgerMachine(RuleBasedStateMachine):
         if self._apply(quota_transfer(m2, from_comune=a, to_comune=b, cause_ref="SC", author="t", author_role=role), ok):
             self.quota[a] -= m2
             self.quota[b] += m2
+            self._record(quota={a: -m2, b: m2})
+
+    @rule(i=st.integers(0, 200), role=st.sampled_from(["cmm", "comune:015146"]))
+    def reverse(self, i, role):
+        if not self.effects:
+            return
+        i %= len(self.effects)
+        fund, quota, reversible = self.effects[i]
+        ok = (role == "cmm" and reversible and self.fund - fund >= 0
+              and all(self.quota[c] - d >= 0 for c, d in quota.items()))
+        before = (self.led.head(), self.led.balances())
+        try:
+            self.led.reverse(i + 1, reason="rettifica", author="t", author_role=role)
+        except LedgerRefused:
+            assert not ok
+            assert (self.led.head(), self.led.balances()) == before
+            return
+        assert ok
+        self.n += 1
+        self.fund -= fund
+        for c, d in quota.items():
+            self.quota[c] -= d
+        self.allocated -= sum(d for c, d in quota.items()) if len(quota) == 1 else 0
+        self.effects[i][2] = False
+        self.effects.append([-fund, {c: -d for c, d in quota.items()}, False])
 
     @rule(x=st.integers(-3, 3).filter(lambda v: v != 0), amount=amounts)
     def unbalanced(self, x, amount):

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
+from itertools import groupby
+from operator import itemgetter
 from typing import Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, func, insert, select, update
@@ -49,7 +51,7 @@ _ISTAT = re.compile(r"^\d{6}$")
 _ACCOUNT = re.compile(r"^(fund|comune:\d{6}|use:[a-z0-9_]+|source:[a-z0-9_:.\-]+|quota:[a-z0-9_]+)$")
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
 KINDS = ("contribution", "conferral", "disbursement", "quota_allocation", "quota_transfer",
-         "rights_transfer", "asset_assignment")
+         "rights_transfer", "asset_assignment", "reversal")
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -224,15 +226,18 @@ def _validate_static(p: Posting, rights: Callable[[str, str], bool]) -> None:
             raise LedgerRefused("only_cmm", "only CMM may disburse from the fund or allocate soil-consumption quotas")
     if p.kind in ("disbursement", "quota_allocation", "asset_assignment") and role != CMM:
         raise LedgerRefused("only_cmm", f"only CMM may record a {p.kind}")
+    if p.kind == "reversal":
+        if role != CMM or p.cause_type != "correction" or not re.match(r"^seq:\d+$", p.cause_ref):
+            raise LedgerRefused("reversal", "a reversal is posted by CMM with cause 'correction' and reference 'seq:<n>'")
     for ln in p.lines:
         if ln.account.startswith("use:"):
             cat = ln.account[4:]
             if cat not in public_utility_categories():
                 raise LedgerRefused("category", f"'{cat}' is not a public-utility category "
                                     f"(allowed: {', '.join(public_utility_categories())})")
-            if ln.amount < 0:
+            if ln.amount < 0 and p.kind != "reversal":
                 raise LedgerRefused("use_credit", "disbursed resources cannot be credited back; post a new contribution")
-        if ln.account.startswith("source:") and ln.amount > 0:
+        if ln.account.startswith("source:") and ln.amount > 0 and p.kind != "reversal":
             raise LedgerRefused("source_debit", "a source account can only be credited")
     # A comune acting alone may only move what is its own.
     if role != CMM:
@@ -345,6 +350,7 @@ class Ledger:
         if res.rowcount != 1:
             raise LedgerRefused("no_chain", "fund chain head missing: run ensure_schema()")
         seq, prev = conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).one()
+        self._check_reversals(conn, postings)
         keys = sorted({(ln.section, ln.account) for p in postings for ln in p.lines})
         current: dict[tuple[str, str], int | None] = {k: None for k in keys}
         for chunk in _chunks(keys, 200):
@@ -396,6 +402,67 @@ class Ledger:
                          .values(balance=bindparam("b"), updated_seq=bindparam("u")), upd)
         conn.execute(update(H).where(H.c.id == 1).values(last_seq=seq, last_hash=prev))
         return posted
+
+    def _check_reversals(self, conn, postings: list[Posting]) -> None:
+        """A reversal must negate exactly the lines of an existing, not yet reversed, non-reversal posting."""
+        P, L = schema.postings, schema.lines
+        refs = [p.cause_ref for p in postings if p.kind == "reversal"]
+        if len(set(refs)) != len(refs):
+            raise LedgerRefused("reversal", "the same posting is reversed twice in one batch")
+        for p in postings:
+            if p.kind != "reversal":
+                continue
+            orig = int(p.cause_ref[4:])
+            row = conn.execute(select(P.c.kind).where(P.c.seq == orig)).first()
+            if row is None or row.kind == "reversal":
+                raise LedgerRefused("reversal", f"posting {orig} does not exist or is itself a reversal")
+            if conn.execute(select(P.c.seq).where(P.c.kind == "reversal", P.c.cause_ref == p.cause_ref)).first():
+                raise LedgerRefused("reversal", f"posting {orig} has already been reversed")
+            lines_ = conn.execute(select(L.c.section, L.c.account, L.c.comune, L.c.amount).where(L.c.seq == orig)
+                                  .order_by(L.c.line_no)).all()
+            if [(a, b, c, -d) for a, b, c, d in lines_] != [(ln.section, ln.account, ln.comune, ln.amount)
+                                                            for ln in p.lines]:
+                raise LedgerRefused("reversal", f"the lines do not negate those of posting {orig}")
+
+    def reverse(self, seq: int, *, reason: str, author: str, author_role: str = CMM) -> Posted:
+        """Corrects an error without rewriting history: posts the exact opposite of posting ``seq``
+        (CMM only, once; still refused if it would drive an account negative)."""
+        L = schema.lines
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(L.c.section, L.c.account, L.c.comune, L.c.amount).where(L.c.seq == seq)
+                                .order_by(L.c.line_no)).all()
+        if not rows:
+            raise LedgerRefused("reversal", f"posting {seq} does not exist")
+        if not reason or not reason.strip():
+            raise LedgerRefused("reversal", "the reason of the correction is required")
+        p = Posting("reversal", "correction", f"seq:{seq}", author, author_role,
+                    tuple(Line(r.section, r.account, -r.amount, r.comune) for r in rows), reason)
+        return self.post(p)
+
+    def assign_asset(self, asset_id: str, *, category: str, beneficiary: str | None, cause_ref: str, author: str,
+                     author_role: str = CMM, cause_type: str = "call_decision",
+                     availability: str = "assegnato a intervento") -> Posted:
+        """Assigns a conferred good to a public-utility intervention (CMM only): its value leaves the
+        fund's section for ``use:<category>`` and the registry records the new availability."""
+        current = {a["asset_id"]: a for a in self.assets()}.get(asset_id)
+        if current is None:
+            raise LedgerRefused("asset", f"no registered asset '{asset_id}'")
+        if current["availability"] != "disponibile":
+            raise LedgerRefused("asset", f"asset '{asset_id}' is not available ({current['availability']})")
+        p = Posting("asset_assignment", cause_type, cause_ref, author, author_role,
+                    (Line(current["section"], f"use:{category}", current["value"], beneficiary),
+                     Line(current["section"], "fund", -current["value"], beneficiary)), f"asset {asset_id}")
+
+        def extra(conn, posted):
+            A = schema.assets
+            version = conn.execute(select(func.max(A.c.version)).where(A.c.asset_id == asset_id)).scalar()
+            if version != current["version"]:
+                raise LedgerRefused("asset", f"asset '{asset_id}' changed meanwhile; retry")
+            conn.execute(insert(A).values(**{**{k: current[k] for k in ("asset_id", "section", "comune", "description",
+                                                                         "value", "condition")},
+                                             "version": version + 1, "seq": posted[0].seq, "availability": availability,
+                                             "ts": posted[0].ts, "author": author}))
+        return self.post_many([p], extra=extra)[0]
 
     # -- reading
     def balance(self, section: str, account: str) -> int:
@@ -539,17 +606,19 @@ def verify(engine: Engine, *, max_errors: int = 20) -> VerifyReport:
 
     secs = sections()
     bal: dict[tuple[str, str], int] = {}
+    bget = bal.get
     n_p = n_l = 0
     prev = GENESIS
+    origin = ("source:", "quota:")
     with engine.connect() as conn:
         with conn.begin():   # one snapshot (PostgreSQL server-side cursors need a transaction)
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             pst = _stream(conn, "SELECT seq, posting_uid, ts, author, author_role, kind, cause_type, cause_ref, memo, "
                                 "n_lines, prev_hash, hash FROM fund_postings ORDER BY seq")
-            lns = _stream(conn, "SELECT seq, line_no, section, account, comune, amount FROM fund_lines "
-                                "ORDER BY seq, line_no")
-            pending = next(lns, None)
+            groups = groupby(_stream(conn, "SELECT seq, section, account, comune, amount FROM fund_lines "
+                                           "ORDER BY seq, line_no"), itemgetter(0))
+            nxt = next(groups, None)
             expected = 0
             sha = hashlib.sha256
             for (seq, uid, ts, author, role, kind, ctype, cref, memo, n_lines, prev_hash, h) in pst:
@@ -558,42 +627,50 @@ def verify(engine: Engine, *, max_errors: int = 20) -> VerifyReport:
                 if seq != expected:
                     err(f"posting seq {seq}: expected {expected} (a posting is missing or was inserted)")
                     expected = seq
-                parts = [prev, str(seq), uid, ts, author, role, kind, ctype, cref, memo]
-                body = []
-                sums: dict[str, int] = {}
-                touched = []
-                while pending is not None and pending[0] <= seq:
-                    lseq, _no, section, account, comune, amount = pending
-                    if lseq < seq:
-                        err(f"line {lseq}/{_no} belongs to no posting")
-                    else:
-                        body += [section, account, comune or "", str(amount)]
-                        sums[section] = sums.get(section, 0) + amount
-                        k = (section, account)
-                        bal[k] = bal.get(k, 0) + amount
-                        touched.append(k)
-                        n_l += 1
-                    pending = next(lns, None)
-                nb = len(body) // 4
-                parts.append(str(nb))
+                while nxt is not None and nxt[0] < seq:
+                    err(f"lines of seq {nxt[0]} belong to no posting")
+                    nxt = next(groups, None)
+                if nxt is not None and nxt[0] == seq:
+                    grp = list(nxt[1])
+                    nxt = next(groups, None)
+                else:
+                    grp = []
+                nb = len(grp)
+                n_l += nb
+                parts = [prev, str(seq), uid, ts, author, role, kind, ctype, cref, memo, str(nb)]
+                sec0 = grp[0][1] if grp else None
+                total, mixed = 0, False
+                for _seq, section, account, comune, amount in grp:
+                    parts += (section, account, comune or "", str(amount))
+                    total += amount
+                    if section != sec0:
+                        mixed = True
+                    k = (section, account)
+                    v = bget(k, 0) + amount
+                    bal[k] = v
+                    if v < 0 and not account.startswith(origin):
+                        err(f"posting {seq}: account {account} ({section}) negative ({v})")
                 if nb != n_lines:
                     err(f"posting {seq}: {nb} lines stored, {n_lines} declared (incomplete posting)")
                 if prev_hash != prev:
                     err(f"posting {seq}: prev_hash does not link to posting {seq - 1}")
-                if sha("\x1f".join(parts + body).encode("utf-8")).hexdigest() != h:
+                if sha("\x1f".join(parts).encode("utf-8")).hexdigest() != h:
                     err(f"posting {seq}: hash mismatch (content altered)")
                 prev = h
-                for s, v in sums.items():
-                    if v != 0:
-                        err(f"posting {seq}: section {s} unbalanced by {v}")
-                    if s not in secs:
-                        err(f"posting {seq}: unknown section {s}")
-                for k in touched:
-                    if bal[k] < 0 and _constrained(k[1]):
-                        err(f"posting {seq}: account {k[1]} ({k[0]}) negative ({bal[k]})")
-            while pending is not None:
-                err(f"line {pending[0]}/{pending[1]} belongs to no posting")
-                pending = next(lns, None)
+                if mixed:
+                    sums: dict[str, int] = {}
+                    for _seq, section, _a, _c, amount in grp:
+                        sums[section] = sums.get(section, 0) + amount
+                    for sec, v in sums.items():
+                        if v != 0:
+                            err(f"posting {seq}: section {sec} unbalanced by {v}")
+                elif total != 0:
+                    err(f"posting {seq}: section {sec0} unbalanced by {total}")
+                if sec0 is not None and sec0 not in secs:
+                    err(f"posting {seq}: unknown section {sec0}")
+            while nxt is not None:
+                err(f"lines of seq {nxt[0]} belong to no posting")
+                nxt = next(groups, None)
             H, B = schema.chain_head, schema.balances
             head = conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).first()
             head_seq = head[0] if head else -1

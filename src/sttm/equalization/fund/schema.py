@@ -34,6 +34,7 @@ postings = Table(
     Column("n_lines", Integer, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    sqlite_with_rowid=False,      # clustered on seq: verify reads the chain in one sequential scan
 )
 
 lines = Table(
@@ -46,6 +47,7 @@ lines = Table(
     Column("amount", BigInteger, nullable=False),
     PrimaryKeyConstraint("seq", "line_no"),
     ForeignKeyConstraint(["seq"], ["fund_postings.seq"]),
+    sqlite_with_rowid=False,
 )
 
 balances = Table(
@@ -56,6 +58,7 @@ balances = Table(
     Column("balance", BigInteger, nullable=False),
     Column("updated_seq", BigInteger, nullable=False),
     PrimaryKeyConstraint("section", "account"),
+    sqlite_with_rowid=False,
 )
 
 # Registry of conferred non-fungible goods (properties, titles, rights): one row per state change,
