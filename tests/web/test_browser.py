@@ -19,6 +19,10 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def server(app):
+    yield from _serve(app)
+
+
+def _serve(app):
     assert (VENDOR / "maplibre-gl" / "maplibre-gl.js").exists(), \
         "front-end assets missing: run `python src/sttm/web/build_assets.py` first"
     with socket.socket() as s:
@@ -38,6 +42,10 @@ def server(app):
 
 @pytest.fixture
 def bpage(server):
+    yield from _browser(server)
+
+
+def _browser(server):
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -131,3 +139,40 @@ def test_axe_no_serious_violations(bpage):
     # the checker itself works: an unlabeled image and input are reported
     page.evaluate("() => { document.body.insertAdjacentHTML('beforeend', '<img src=\"/favicon.ico\"><input type=text>'); }")
     assert {v[0] for v in _serious(page)} >= {"image-alt", "label"}
+
+
+@pytest.fixture
+def real_server(real_kb_path, tmp_path):
+    import shutil
+
+    from sttm.knowledge import open_kb
+    from sttm.remix import loaders, registry
+    from sttm.web.app import create_app
+
+    path = tmp_path / "real.gpkg"
+    shutil.copy(real_kb_path, path)
+    kb = open_kb(str(path))
+    registry.upsert_many(kb.engine, registry.SystemActor(), interventions=loaders.pnrr_records(),
+                         opportunities=loaders.degraded_area_records())
+    registry.publish(kb, registry.SystemActor())
+    kb.dispose()
+    app = create_app(str(path))
+    yield from _serve(app)
+    app.state.kb.dispose()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_map_shows_comuni_stations_services_interventions(real_server):
+    for page in _browser(real_server):
+        _map_ready(page)
+        counts = page.evaluate("""() => Object.fromEntries(['municipalities-fill', 'stations-circle', 'services-circle',
+            'interventions-circle', 'opportunity_areas-circle'].map(l => [l, sttmMap.queryRenderedFeatures({layers: [l]}).length]))""")
+        assert counts["municipalities-fill"] >= 100, counts
+        assert counts["stations-circle"] >= 50 and counts["services-circle"] >= 500, counts
+        assert counts["interventions-circle"] >= 100 and counts["opportunity_areas-circle"] >= 50, counts
+        assert int(page.get_attribute("#visible-count", "data-matched")) == 1942
+        page.select_option("#f-comune", "015002")  # Abbiategrasso
+        page.wait_for_function("document.getElementById('visible-count').dataset.matched !== '1942'")
+        n = int(page.get_attribute("#visible-count", "data-matched"))
+        assert 0 < n < 100

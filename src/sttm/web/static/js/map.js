@@ -5,7 +5,7 @@
   const PALETTE = { municipalities: "#5c6f82", zones: "#8e44ad", stations: "#d1344c", services: "#008055",
     interventions: "#0066cc", opportunity_areas: "#cc7a00" };
   const EXTRA = ["#17324d", "#a66300", "#2e7d32", "#6a1b9a", "#00838f", "#795548"];
-  const ON_BY_DEFAULT = ["municipalities", "interventions", "opportunity_areas", "stations"];
+  const ON_BY_DEFAULT = ["municipalities", "interventions", "opportunity_areas", "stations", "services"];
   const el = (id) => document.getElementById(id);
   const status = el("map-status");
   const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
