@@ -6,8 +6,8 @@ CC_park, HM, T_air with air mixing), including InVEST's edge/nodata normalisatio
 convolutions (``conv(signal)/conv(valid) · Σkernel``), its kernels (dichotomous disk of radius
 round(d/cell) for green-area sums; exponential decay exp(−r/d) truncated at 5d and normalised,
 for CC_park and air mixing) and its rule HM = CC_park where ≥ 2 ha of green lie within the
-cooling distance and CC_park > CC. Convolutions use SciPy's overlap-add FFT (``oaconvolve``),
-so a 4,000 × 4,000 grid with a 500-pixel kernel runs in seconds.
+cooling distance and CC_park > CC. Convolutions are FFTs (scipy.fft) on one padded shape that
+share the transforms of the validity mask and of each kernel across signals.
 
 Nodata is NaN inside the engine. Inputs are validated: a raster must have a CRS, classes must
 all be in the land-cover table, and a raster that is nodata everywhere is refused.
@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.signal import oaconvolve
 
 __all__ = [
     "RasterInputError", "LandcoverTable", "read_landcover", "rasterize_landcover", "load_landcover_table", "read_raster", "Grid",
@@ -175,24 +174,46 @@ def write_geotiff(path: str | Path, array: np.ndarray, like: Grid, nodata: float
         ds.write(out, 1)
 
 
-def _classes_lookup(lulc: Grid, table: LandcoverTable, columns: tuple[str, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Map land-cover codes to parameter arrays (NaN where nodata); fail on unknown classes."""
+def _class_index(lulc: Grid, table: LandcoverTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index of each pixel's class in ``uniq`` (0 on nodata), valid mask, uniq codes); fails on
+    classes missing from the table, naming them."""
     valid = lulc.valid()
-    codes = lulc.data[valid]
-    if not np.issubdtype(codes.dtype, np.integer):
-        if not np.all(np.equal(np.mod(codes, 1), 0)):
+    data = lulc.data
+    if not np.issubdtype(data.dtype, np.integer):
+        vals = data[valid]
+        if not np.all(np.equal(np.mod(vals, 1), 0)):
             raise RasterInputError(f"{lulc.path}: land-cover values must be integer class codes")
-        codes = codes.astype(np.int64)
-    uniq, inv = np.unique(codes, return_inverse=True)
+        data = np.where(valid, data, 0).astype(np.int64)
+    vd = data[valid]
+    lo, hi = int(vd.min()), int(vd.max())
+    direct = lo >= 0 and hi < 2_000_000
+    if direct:   # look-up table on the code value: no sort of the whole raster
+        present = np.zeros(hi + 1, bool)
+        present[vd] = True
+        uniq = np.flatnonzero(present)
+    else:
+        uniq = np.unique(vd)
+    del vd
     missing = sorted(set(uniq.tolist()) - set(table.df.index.tolist()))
     if missing:
         raise RasterInputError(f"{lulc.path}: land-cover class(es) {missing[:20]} not in the table {table.name} "
                                f"(column 'lucode'); add them or reclassify the raster")
+    if direct:
+        pos = np.zeros(hi + 1, np.int32)
+        pos[uniq] = np.arange(uniq.size, dtype=np.int32)
+        idx = pos[np.where(valid, data, uniq[0])]
+    else:
+        idx = np.searchsorted(uniq, np.where(valid, data, uniq[0])).astype(np.int32)
+    return idx, valid, uniq
+
+
+def _classes_lookup(lulc: Grid, table: LandcoverTable, columns: tuple[str, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Map land-cover codes to parameter arrays (NaN where nodata); fail on unknown classes."""
+    idx, valid, uniq = _class_index(lulc, table)
     out = {}
     for col in columns:
-        lut = table.column(col).reindex(uniq).to_numpy(dtype=np.float64)
-        arr = np.full(lulc.data.shape, np.nan)
-        arr[valid] = lut[inv]
+        arr = table.column(col).reindex(uniq).to_numpy(dtype=np.float64)[idx]
+        arr[~valid] = np.nan
         out[col] = arr
     return out, valid
 
@@ -219,19 +240,67 @@ def exponential_kernel(expected_distance_px: float, max_distance_px: float) -> n
     return k.astype(np.float64)
 
 
+class NormalizedConvolver:
+    """Edge- and nodata-normalised convolutions (InVEST/pygeoprocessing style) on one grid::
+
+        out = conv(signal·valid) / conv(valid) · Σkernel,   NaN where the signal is NaN
+
+    All transforms share one padded FFT shape, so the FFT of a validity mask and of each kernel
+    is computed once and reused by every signal convolved with it (linear, not circular: the
+    padding covers the largest kernel).
+    """
+
+    def __init__(self, shape: tuple[int, int], max_kernel: int):
+        import scipy.fft as sfft
+
+        self._fft = sfft
+        self.shape = shape
+        self.pad = (sfft.next_fast_len(shape[0] + max_kernel - 1, True),
+                    sfft.next_fast_len(shape[1] + max_kernel - 1, True))
+        self._kernels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._masks: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def _rfft(self, a: np.ndarray) -> np.ndarray:
+        return self._fft.rfft2(a, self.pad)
+
+    def _inverse(self, spec: np.ndarray, kshape: tuple[int, int]) -> np.ndarray:
+        full = self._fft.irfft2(spec, self.pad)
+        r0, c0 = kshape[0] // 2, kshape[1] // 2
+        return full[r0:r0 + self.shape[0], c0:c0 + self.shape[1]]
+
+    def _kernel_hat(self, kernel: np.ndarray) -> np.ndarray:
+        key = id(kernel)
+        if key not in self._kernels:
+            if max(kernel.shape) > self.pad[0] - self.shape[0] + 1 or max(kernel.shape) > self.pad[1] - self.shape[1] + 1:
+                raise ValueError("kernel larger than the convolver was sized for")
+            self._kernels[key] = (kernel, self._rfft(kernel))
+        return self._kernels[key][1]
+
+    def _mask_hat(self, valid: np.ndarray) -> np.ndarray:
+        for m, h in self._masks:
+            if m is valid or np.array_equal(m, valid):
+                return h
+        h = self._rfft(valid.astype(np.float64))
+        self._masks.append((valid, h))
+        return h
+
+    def __call__(self, signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        valid = ~np.isnan(signal)
+        k_hat = self._kernel_hat(kernel)
+        num = self._inverse(self._rfft(np.where(valid, signal, 0.0)) * k_hat, kernel.shape)
+        num[(num >= 0) & (num <= 2e-8)] = 0.0  # pygeoprocessing's round-off clamp (isclose to 1e-8)
+        den = self._inverse(self._mask_hat(valid) * k_hat, kernel.shape)
+        out = np.full(signal.shape, np.nan)
+        ok = valid & (den > 0)
+        out[ok] = num[ok] / den[ok] * float(kernel.sum())
+        bad = valid & ~(den > 0)
+        out[bad] = num[bad]
+        return out
+
+
 def convolve_normalized(signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolution that ignores nodata (NaN) and raster edges, InVEST/pygeoprocessing style:
-    ``conv(signal·valid) / conv(valid) · Σkernel``, NaN where the signal is NaN."""
-    valid = ~np.isnan(signal)
-    num = oaconvolve(np.where(valid, signal, 0.0), kernel, mode="same")
-    num[(num >= 0) & (num <= 2e-8)] = 0.0  # pygeoprocessing's round-off clamp (isclose to 1e-8)
-    den = oaconvolve(valid.astype(np.float64), kernel, mode="same")
-    out = np.full(signal.shape, np.nan)
-    ok = valid & (den > 0)
-    out[ok] = num[ok] / den[ok] * float(kernel.sum())
-    bad = valid & ~(den > 0)
-    out[bad] = num[bad]
-    return out
+    """One normalised convolution (see :class:`NormalizedConvolver`)."""
+    return NormalizedConvolver(signal.shape, max(kernel.shape))(signal, kernel)
 
 
 # --------------------------------------------------------------------------- models
@@ -244,26 +313,24 @@ def curve_number_runoff(lulc: Grid, soil_group: Grid | int | str, table: Landcov
     """
     if rainfall_mm <= 0:
         raise RasterInputError("rainfall depth must be > 0 mm")
-    params, valid = _classes_lookup(lulc, table, TABLE_COLUMNS_CN)
-    cn_by_group = np.stack([params[c] for c in TABLE_COLUMNS_CN])  # 4 × H × W
+    idx, valid, uniq = _class_index(lulc, table)
+    cn_table = np.stack([table.column(c).reindex(uniq).to_numpy(np.float64) for c in TABLE_COLUMNS_CN], axis=1)
     if isinstance(soil_group, Grid):
         if soil_group.data.shape != lulc.data.shape:
             raise RasterInputError(f"{soil_group.path}: soil raster {soil_group.data.shape} not aligned with "
                                    f"land cover {lulc.data.shape}")
-        sv = soil_group.valid()
-        valid = valid & sv
-        g = np.where(sv, soil_group.data, 1).astype(np.int64)
+        valid = valid & soil_group.valid()
+        g = soil_group.data.astype(np.int64, copy=False)
         bad = valid & ((g < 1) | (g > 4))
         if bad.any():
             raise RasterInputError(f"{soil_group.path}: soil group values must be 1–4 (A–D); found "
                                    f"{sorted(np.unique(g[bad]).tolist())[:10]}")
-        g = np.clip(g, 1, 4) - 1
-        cn = np.take_along_axis(cn_by_group, g[None], axis=0)[0]
+        cn = cn_table.ravel()[idx * 4 + np.where(valid, g - 1, 0)]
     else:
-        idx = "ABCD".index(str(soil_group).upper()) if str(soil_group).upper() in "ABCD" else int(soil_group) - 1
-        if not 0 <= idx <= 3:
+        idx_g = "ABCD".index(str(soil_group).upper()) if str(soil_group).upper() in "ABCD" else int(soil_group) - 1
+        if not 0 <= idx_g <= 3:
             raise RasterInputError(f"soil group {soil_group!r}: use A–D or 1–4")
-        cn = cn_by_group[idx]
+        cn = cn_table[:, idx_g][idx]
     cn = np.where(valid, cn, np.nan)
     if not np.isfinite(cn).any():
         raise RasterInputError(f"{lulc.path}: no pixel with both land cover and soil group")
@@ -312,22 +379,29 @@ def urban_cooling(lulc: Grid, table: LandcoverTable, t_ref: float, uhi_max: floa
     else:
         cc = 1.0 - p["building_intensity"]
     cc = cc.astype(np.float32).astype(np.float64)   # InVEST writes CC as float32
-    green = p["green_area"]
+    green = p.pop("green_area")
+    p.clear()
     cc_green = np.where(np.isnan(cc) | np.isnan(green), np.nan, np.where(green.astype(bool), cc, 0.0))
     dist_px = int(np.round(green_area_cooling_distance / cell))
     if dist_px < 1:
         raise RasterInputError(f"green_area_cooling_distance {green_area_cooling_distance} m is below one cell ({cell} m)")
-    cc_park = convolve_normalized(cc_green, exponential_kernel(dist_px, 5 * dist_px))
-    # a pixel count: round off the FFT noise so that exactly 2 ha (e.g. 200 cells of 10 m) counts
-    ga_sum = np.round(convolve_normalized(green, disk_kernel(dist_px)), 6)
-    threshold = green_area_min_m2 / cell ** 2
-    use_cc = (cc >= cc_park) | (ga_sum < threshold)
-    hm = np.where(use_cc, cc, cc_park)
-    hm = np.where(np.isnan(cc) & np.isnan(cc_park), np.nan, hm).astype(np.float32).astype(np.float64)
-    t_nomix = (t_ref + (1.0 - hm) * uhi_max).astype(np.float32).astype(np.float64)
     mix_px = int(np.round(t_air_average_radius / cell))
     if mix_px < 1:
         raise RasterInputError(f"t_air_average_radius {t_air_average_radius} m is below one cell ({cell} m)")
-    t_air = convolve_normalized(t_nomix, exponential_kernel(mix_px, 5 * mix_px))
+    k_park, k_disk, k_mix = (exponential_kernel(dist_px, 5 * dist_px), disk_kernel(dist_px),
+                             exponential_kernel(mix_px, 5 * mix_px))
+    conv = NormalizedConvolver(cc.shape, max(k.shape[0] for k in (k_park, k_disk, k_mix)))
+    cc_park = conv(cc_green, k_park)
+    del cc_green
+    # a pixel count: round off the FFT noise so that exactly 2 ha (e.g. 200 cells of 10 m) counts
+    ga_sum = np.round(conv(green, k_disk), 6)
+    threshold = green_area_min_m2 / cell ** 2
+    use_cc = (cc >= cc_park) | (ga_sum < threshold)
+    hm = np.where(use_cc, cc, cc_park)
+    del use_cc
+    hm = np.where(np.isnan(cc) & np.isnan(cc_park), np.nan, hm).astype(np.float32).astype(np.float64)
+    t_nomix = (t_ref + (1.0 - hm) * uhi_max).astype(np.float32).astype(np.float64)
+    # convolve the anomaly (T − T_ref): same result, smaller dynamic range for the FFT
+    t_air = conv(t_nomix - t_ref, k_mix) + t_ref * float(k_mix.sum())
     return {"cc": cc, "green_area_sum": ga_sum, "cc_park": cc_park, "hm": hm,
             "t_air_nomix": t_nomix, "t_air": t_air}
