@@ -347,10 +347,20 @@ def call_open(call_id: str, year: int = typer.Option(...), budget: str = typer.O
 @call_app.command("submit")
 def call_submit(call_id: str, csv_file: Path, author: Optional[str] = AUTHOR, role: str = ROLE,
                 db: Optional[str] = DB):
-    """Presenta le proposte da un CSV (tutte o nessuna)."""
+    """Presenta le proposte da un CSV (tutte o nessuna); con colonne wkt o lon/lat i criteri di
+    localizzazione (LUM, Rete Verde, aree di rigenerazione) sono calcolati sugli strati del KB."""
     from sttm.procedures import annual_call
-    n = _run(lambda: annual_call.submit(_engine(db), call_id, annual_call.read_proposals_csv(csv_file),
-                                        author=_author(author), author_role=role))
+    proposals = _run(lambda: annual_call.read_proposals_csv(csv_file))
+    if any(p.geometry for p in proposals):
+        try:
+            from sttm.knowledge import open_kb
+            from sttm.config import default_db
+            proposals, notes = annual_call.locate_from_kb(open_kb(db or default_db()), proposals)
+            for note in notes:
+                console.print(f"[yellow]nota:[/] {note}")
+        except ImportError:
+            console.print("[yellow]nota:[/] knowledge base non disponibile: valgono le dichiarazioni dei Comuni")
+    n = _run(lambda: annual_call.submit(_engine(db), call_id, proposals, author=_author(author), author_role=role))
     console.print(f"[green]presentate[/] {n} proposte all'avviso {call_id}")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import weakref
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -61,9 +62,15 @@ def cases() -> dict[str, dict]:
     return catalogue()["cases"]
 
 
+_READY: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
 def ensure_schema(engine: Engine) -> None:
+    if engine in _READY:
+        return
     schema.metadata.create_all(engine, checkfirst=True,
                                tables=[schema.adhesions, schema.adhesion_events])
+    _READY.add(engine)
 
 
 def _now() -> str:

@@ -11,6 +11,7 @@ import csv
 import json
 import re
 import tomllib
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -53,8 +54,14 @@ def rules() -> dict:
     return r
 
 
+_READY: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
 def ensure_schema(engine: Engine) -> None:
+    if engine in _READY:
+        return
     schema.metadata.create_all(engine, checkfirst=True, tables=[schema.calls, schema.proposals, schema.decisions])
+    _READY.add(engine)
 
 
 def _now() -> str:
@@ -79,6 +86,7 @@ class Proposal:
     kind: str = "intervention"   # intervention | building
     submitted_at: str = ""
     location_source: str = "declared"
+    geometry: str | None = None  # WKT in EPSG:32632 (point or polygon of the intervention)
 
 
 def criterion_scores(p: Proposal, weights: dict[str, int] | None = None) -> dict[str, Fraction]:
@@ -227,7 +235,8 @@ def submit(engine: Engine, call_id: str, proposals: list[Proposal], *, author: s
             category=p.category, strategies=",".join(p.strategies), cost=p.cost, requested=p.requested,
             cofunding=p.cofunding, lum_level=p.lum_level, in_green_network=int(bool(p.in_green_network)),
             in_regeneration_area=int(bool(p.in_regeneration_area)), indicator_score=p.indicator_score,
-            location_source=p.location_source, submitted_at=p.submitted_at or ts, submitted_by=author)
+            location_source=p.location_source, geometry_wkt=p.geometry, submitted_at=p.submitted_at or ts,
+            submitted_by=author)
             for p in proposals])
     return len(proposals)
 
@@ -239,10 +248,74 @@ def _euro_to_cents(text: str, where: str) -> int:
         raise CallError(exc.code, exc.message) from None
 
 
+def _geometry(r: dict, where: str) -> str | None:
+    """WKT (EPSG:32632) from a ``wkt`` column, or a point from ``lon``/``lat`` (WGS 84)."""
+    import shapely
+    if (r.get("wkt") or "").strip():
+        try:
+            g = shapely.from_wkt(r["wkt"])
+        except shapely.errors.GEOSException as exc:
+            raise CallError("geometry", f"{where}, wkt: {exc}") from None
+        if g is None or g.is_empty or not g.is_valid:
+            raise CallError("geometry", f"{where}, wkt: empty or invalid geometry")
+        return g.wkt
+    if (r.get("lon") or "").strip() and (r.get("lat") or "").strip():
+        from pyproj import Transformer
+        x, y = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True).transform(float(r["lon"]), float(r["lat"]))
+        return shapely.Point(x, y).wkt
+    return None
+
+
+def locate(proposals: list[Proposal], layers: dict) -> tuple[list[Proposal], list[str]]:
+    """Pure: sets the location criteria of proposals that have a geometry from the given layers
+    (GeoDataFrames in EPSG:32632, or None when absent): ``lum`` (column ``level``),
+    ``green_network``, ``regeneration`` (opportunity areas). Criteria whose layer is absent keep
+    the comune's declaration; ``location_source`` says which."""
+    import dataclasses
+    import shapely
+    cfg = rules()["location"]
+    notes = [f"strato '{cfg[k + '_layer']}' assente: vale la dichiarazione del Comune"
+             for k in ("lum", "green_network", "regeneration") if layers.get(k) is None]
+    out = []
+    for p in proposals:
+        if not p.geometry:
+            out.append(p)
+            continue
+        g = shapely.from_wkt(p.geometry)
+        upd, computed = {}, 0
+        lum = layers.get("lum")
+        if lum is not None:
+            near = lum[lum.distance(g) <= cfg["lum_radius_m"]]
+            levels = [cfg["lum_levels"].get(str(v), 3) for v in near["level"]] if len(near) else []
+            upd["lum_level"] = min(levels) if levels else 0
+            computed += 1
+        for key, field in (("green_network", "in_green_network"), ("regeneration", "in_regeneration_area")):
+            layer = layers.get(key)
+            if layer is not None:
+                upd[field] = bool(len(layer)) and bool(layer.intersects(g).any())
+                computed += 1
+        upd["location_source"] = "kb" if computed == 3 else ("kb+declared" if computed else "declared")
+        out.append(dataclasses.replace(p, **upd))
+    return out, notes
+
+
+def locate_from_kb(kb, proposals: list[Proposal]) -> tuple[list[Proposal], list[str]]:
+    """``locate`` with the layers read from the knowledge base (those present)."""
+    cfg = rules()["location"]
+    layers = {}
+    for key in ("lum", "green_network", "regeneration"):
+        name = cfg[key + "_layer"]
+        layers[key] = kb.read_layer(name) if kb.has_layer(name) else None
+        if layers[key] is not None and getattr(layers[key], "geometry", None) is None:
+            layers[key] = None
+    return locate(proposals, layers)
+
+
 def read_proposals_csv(path: str | Path) -> list[Proposal]:
     """Proposals from a CSV with columns proposal_id, istat_code, title, category, cost_eur,
     requested_eur, cofunding_eur, strategies ("sttm1;sttm3"), lum_level, in_green_network (0/1),
-    in_regeneration_area (0/1), indicator_score (‰, empty = n/a), kind. Errors name the row."""
+    in_regeneration_area (0/1), indicator_score (‰, empty = n/a), kind, and optionally the location:
+    wkt (EPSG:32632) or lon,lat (WGS 84), used by locate_from_kb. Errors name the row."""
     required = ["proposal_id", "istat_code", "title", "category", "cost_eur", "requested_eur"]
     out = []
     with open(path, newline="", encoding="utf-8") as fh:
@@ -264,7 +337,8 @@ def read_proposals_csv(path: str | Path) -> list[Proposal]:
                     in_green_network=(r.get("in_green_network") or "0").strip() in ("1", "true", "si", "sì", "yes"),
                     in_regeneration_area=(r.get("in_regeneration_area") or "0").strip() in ("1", "true", "si", "sì", "yes"),
                     indicator_score=int(r["indicator_score"]) if (r.get("indicator_score") or "").strip() else None,
-                    kind=(r.get("kind") or "intervention").strip())
+                    kind=(r.get("kind") or "intervention").strip(),
+                    geometry=_geometry(r, where))
             except ValueError as exc:
                 if isinstance(exc, CallError):
                     raise
@@ -282,7 +356,8 @@ def proposals_of(engine: Engine, call_id: str) -> list[Proposal]:
         rows = conn.execute(select(P).where(P.c.call_id == call_id).order_by(P.c.submitted_at, P.c.proposal_id)).all()
     return [Proposal(r.proposal_id, r.istat_code, r.title, r.category, r.cost, r.requested, r.cofunding,
                      tuple(s for s in r.strategies.split(",") if s), r.lum_level, bool(r.in_green_network),
-                     bool(r.in_regeneration_area), r.indicator_score, r.kind, r.submitted_at, r.location_source)
+                     bool(r.in_regeneration_area), r.indicator_score, r.kind, r.submitted_at, r.location_source,
+                     r.geometry_wkt)
             for r in rows]
 
 

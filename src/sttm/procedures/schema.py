@@ -60,7 +60,8 @@ proposals = Table(
     Column("in_green_network", Integer, nullable=False),
     Column("in_regeneration_area", Integer, nullable=False),
     Column("indicator_score", Integer, nullable=True),      # 0..1000 (‰), NULL = not available
-    Column("location_source", String(20), nullable=False),  # declared | kb
+    Column("location_source", String(20), nullable=False),  # declared | kb | kb+declared
+    Column("geometry_wkt", Text, nullable=True),            # EPSG:32632
     Column("submitted_at", String(40), nullable=False),
     Column("submitted_by", String(120), nullable=False),
     PrimaryKeyConstraint("call_id", "proposal_id"),
