@@ -57,7 +57,7 @@ def synthetic(mun: gpd.GeoDataFrame, rng: np.random.Generator) -> dict:
 def parcels(mun, n, rng):
     minx, miny, maxx, maxy = mun.total_bounds
     area = shapely.union_all(mun.geometry.to_numpy())
-    x, y = rng.uniform(minx, maxx, 2 * n), rng.uniform(miny, maxy, 2 * n)
+    x, y = rng.uniform(minx, maxx, 3 * n), rng.uniform(miny, maxy, 3 * n)
     keep = shapely.contains_xy(area, x, y)
     x, y = x[keep][:n], y[keep][:n]
     w, h = rng.uniform(40, 200, len(x)), rng.uniform(40, 200, len(x))

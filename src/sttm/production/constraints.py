@@ -149,7 +149,12 @@ def _share(g: np.ndarray, area: np.ndarray, cover) -> np.ndarray:
     gi, pi = tree.query(g, predicate="intersects")
     if not len(gi):
         return out
-    inter = shapely.area(shapely.intersection(g[gi], parts[pi]))
+    # sites wholly inside a piece need no overlay (prepared predicate, cheap); the others do
+    shapely.prepare(parts)
+    inside = shapely.contains_properly(parts[pi], g[gi])
+    inter = np.where(inside, area[gi], 0.0)
+    edge = ~inside
+    inter[edge] = shapely.area(shapely.intersection(g[gi[edge]], parts[pi[edge]]))
     np.add.at(out, gi, inter)
     return np.where(area > 0, out / np.where(area > 0, area, 1), 0.0).clip(0, 1)
 
@@ -160,25 +165,30 @@ def overlay_sites(sites: gpd.GeoDataFrame, cs: ConstraintSet) -> gpd.GeoDataFram
     n = len(out)
     g = out.geometry.to_numpy()
     area = shapely.area(g)
-    excl_by = [[] for _ in range(n)]
-    att_by = [[] for _ in range(n)]
-    n_att = np.zeros(n, int)
-    for _, c in cs.layers.iterrows():
-        share = _share(g, area, c.geometry)
+    by = {"exclusion": [[] for _ in range(n)], "attention": [[] for _ in range(n)]}
+    layer_shares = {"exclusion": [], "attention": []}
+    for kind, label, geom in zip(cs.layers["kind"], cs.layers["label_it"], cs.layers.geometry):
+        share = _share(g, area, geom)
+        layer_shares[kind].append(share)
+        lists = by[kind]
         for i in np.flatnonzero(share > 0):
-            if c["kind"] == "exclusion":
-                excl_by[i].append(f"{c['label_it']} ({share[i]:.0%})")
-            else:
-                att_by[i].append(f"{c['label_it']} ({share[i]:.0%})")
-                n_att[i] += 1
+            lists[i].append(f"{label} ({share[i]:.0%})")
     shares = {}
-    for kind in ("exclusion", "attention"):
-        lay = cs.layers.loc[cs.layers["kind"] == kind]
-        u = shapely.union_all(lay.geometry.to_numpy()) if len(lay) else None
-        shares[kind] = _share(g, area, u)
+    for kind, lst in layer_shares.items():
+        if not lst:
+            shares[kind] = np.zeros(n)
+            continue
+        m = np.vstack(lst)
+        # one layer touched: its share is the union share; several (they may overlap): intersect the union
+        shares[kind] = m.max(axis=0)
+        multi = np.flatnonzero((m > 0).sum(axis=0) > 1)
+        if len(multi):
+            lay = cs.layers.loc[cs.layers["kind"] == kind]
+            u = shapely.union_all(lay.geometry.to_numpy())
+            shares[kind][multi] = _share(g[multi], area[multi], u)
     out["excluded_share"] = shares["exclusion"].round(4)
     out["attention_share"] = shares["attention"].round(4)
-    out["excluded_by"] = ["; ".join(x) for x in excl_by]
-    out["attention_by"] = ["; ".join(x) for x in att_by]
-    out["n_attention"] = n_att
+    out["excluded_by"] = ["; ".join(x) for x in by["exclusion"]]
+    out["attention_by"] = ["; ".join(x) for x in by["attention"]]
+    out["n_attention"] = np.array([len(x) for x in by["attention"]], dtype=int)
     return out
