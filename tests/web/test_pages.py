@@ -57,3 +57,17 @@ def test_html_errors_for_browsers_json_for_api(client):
     assert client.get("/remix/interventi/NOPE").headers["content-type"].startswith("text/html")
     r = client.get("/ogcapi/collections/nope")
     assert r.status_code == 404 and r.json()["code"] == "404"
+
+
+def test_public_reads_published_version_only(app, client):
+    csrf = login(client, "planner1")
+    with app.state.kb.engine.connect() as c:
+        from sttm.remix import registry
+        v = registry.get_intervention(c, "T-RHO-1")["row_version"]
+    client.post("/remix/interventi/T-RHO-1/modifica", data={"title": "Bozza non pubblicata", "istat_codes": "015182",
+                "status": "completato", "row_version": v, "csrf_token": csrf})
+    assert "Bozza non pubblicata" in client.get("/remix/interventi/T-RHO-1").text
+    client.cookies.clear()
+    public = client.get("/remix/interventi/T-RHO-1").text
+    assert "Bozza non pubblicata" not in public and "Biblioteca di Rho" in public
+    assert "Bozza non pubblicata" not in client.get("/remix/interventi").text

@@ -279,9 +279,39 @@ async def interventions_list(request: Request, comune: str | None = None):
     user = current_user(request)
     if comune is None and user is not None and user.role == "technician":
         comune = user.istat_code
-    with kb(request).engine.connect() as c:
-        rows = registry.list_interventions(c, comune, limit=500)
-    return render(request, "interventions.html", {"rows": rows, "comune": comune, "comuni": comuni_names(request)})
+    if user is None:  # the public reads the published layer, not the working copy
+        rows = _published_interventions(request, comune)[:500]
+    else:
+        with kb(request).engine.connect() as c:
+            rows = registry.list_interventions(c, comune, limit=500)
+    return render(request, "interventions.html", {"rows": rows, "comune": comune, "comuni": comuni_names(request),
+                                                  "published_only": user is None})
+
+
+def _published_interventions(request: Request, comune: str | None) -> list[dict]:
+    ints = layer_or_empty(request, "interventions")
+    if ints.empty:
+        return []
+    if comune:
+        ints = stats.filter_interventions(ints, comune=comune)
+    cols = ["intervention_id", "title", "istat_codes", "status", "total_cost", "updated_at"]
+    return pd.DataFrame(ints)[cols].sort_values("intervention_id").to_dict("records")
+
+
+def _published_intervention(request: Request, intervention_id: str) -> dict:
+    ints = layer_or_empty(request, "interventions")
+    row = ints[ints["intervention_id"] == intervention_id] if not ints.empty else ints
+    if row.empty:
+        raise registry.NotFound(intervention_id)
+    rec = pd.DataFrame(row.drop(columns="geometry")).iloc[0].to_dict()
+    rec = {k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()}
+    rec["istat_codes"] = [c for c in (rec.get("istat_codes") or "").split(";") if c]
+    rec["domains"] = [c for c in (rec.get("domains") or "").split(";") if c]
+    fund = layer_or_empty(request, "intervention_funding")
+    rec["funding"] = [] if fund.empty else fund[fund["intervention_id"] == intervention_id][
+        ["source", "programme", "amount"]].to_dict("records")
+    rec.setdefault("updated_by", "")
+    return rec
 
 
 @router.get("/remix/interventi/nuovo", response_class=HTMLResponse, include_in_schema=False)
@@ -319,9 +349,12 @@ async def intervention_create(request: Request):
 @router.get("/remix/interventi/{intervention_id}", response_class=HTMLResponse, include_in_schema=False)
 async def intervention_detail(request: Request, intervention_id: str, salvato: int = 0):
     user = current_user(request)
-    with kb(request).engine.connect() as c:
-        rec = registry.get_intervention(c, intervention_id)
-        trail = registry.audit_trail(c, intervention_id, limit=20) if user and user.role in ("planner", "admin") else []
+    if user is None:  # the public reads the published version
+        rec, trail = _published_intervention(request, intervention_id), []
+    else:
+        with kb(request).engine.connect() as c:
+            rec = registry.get_intervention(c, intervention_id)
+            trail = registry.audit_trail(c, intervention_id, limit=20) if user.role in ("planner", "admin") else []
     return render(request, "intervention_detail.html", {
         "rec": rec, "names": comuni_names(request), "saved": bool(salvato), "trail": trail,
         "can_edit": registry.can_write(user, "intervention", rec)})
@@ -395,8 +428,15 @@ async def opportunities_list(request: Request, comune: str | None = None):
     user = current_user(request)
     if comune is None and user is not None and user.role == "technician":
         comune = user.istat_code
-    with kb(request).engine.connect() as c:
-        rows = registry.list_opportunities(c, comune, limit=500)
+    if user is None:  # the public reads the published layer
+        opp = layer_or_empty(request, "opportunity_areas")
+        if not opp.empty and comune:
+            opp = opp[opp["istat_code"] == comune]
+        rows = [] if opp.empty else pd.DataFrame(opp)[["area_id", "name", "kind", "istat_code", "updated_at"]] \
+            .sort_values("area_id").head(500).to_dict("records")
+    else:
+        with kb(request).engine.connect() as c:
+            rows = registry.list_opportunities(c, comune, limit=500)
     return render(request, "opportunities.html", {"rows": rows, "comune": comune, "comuni": comuni_names(request)})
 
 
