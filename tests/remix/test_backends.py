@@ -61,3 +61,26 @@ def test_publication_and_ogcapi_on_both_backends(kb_url):
             assert [f["id"] for f in rho["features"]] == ["T-RHO-1"]
     finally:
         app.state.kb.dispose()
+
+
+@pytest.mark.postgis
+def test_users_sessions_and_throttling_on_both_backends(kb_url):
+    from sttm.knowledge import open_kb
+    from sttm.web import auth
+
+    kb = open_kb(kb_url)
+    try:
+        auth.add_user(kb.engine, "tec.rho", "password-lunga-1", "technician", "015182")
+        with pytest.raises(ValueError, match="esiste già"):
+            auth.add_user(kb.engine, "tec.rho", "password-lunga-2", "planner")
+        token, user = auth.login(kb.engine, "tec.rho", "password-lunga-1", "10.0.0.1")
+        assert auth.session_user(kb.engine, token).istat_code == "015182"
+        for _ in range(auth.THROTTLE_MAX_PER_USER):
+            with pytest.raises(auth.AuthError):
+                auth.login(kb.engine, "tec.rho", "sbagliata", "10.0.0.2")
+        with pytest.raises(auth.Throttled):
+            auth.login(kb.engine, "tec.rho", "password-lunga-1", "10.0.0.3")
+        auth.set_active(kb.engine, "tec.rho", False)
+        assert auth.session_user(kb.engine, token) is None
+    finally:
+        kb.dispose()

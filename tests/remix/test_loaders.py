@@ -82,3 +82,23 @@ def test_real_pnrr_and_degraded_areas():
     areas = loaders.degraded_area_records()
     assert len(areas) == 192 and len({a["area_id"] for a in areas}) == 192
     assert all("CC BY-NC" in a["licence"] for a in areas)
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg"])
+def test_geojson_and_gpkg_import_of_polygons(tmp_path, empty_kb, suffix):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from remix_fixtures import X0, Y0
+
+    utm = gpd.GeoDataFrame({"area_id": ["P1"], "name": ["Ex fabbrica"], "kind": ["brownfield"], "istat_code": ["015182"],
+                            "ownership": ["privata"]},
+                           geometry=[box(X0 + 6000, Y0 + 1000, X0 + 6100, Y0 + 1050)], crs="EPSG:32632")
+    path = tmp_path / f"aree{suffix}"
+    utm.to_crs("EPSG:4326").to_file(path)
+    recs = loaders.read_user_file(path, "opportunity")
+    registry.upsert_many(empty_kb.engine, SystemActor(), opportunities=recs)
+    registry.publish(empty_kb, SystemActor())
+    opp = empty_kb.read_layer("opportunity_areas").set_index("area_id")
+    assert opp.loc["P1", "area_m2"] == pytest.approx(100 * 50, rel=1e-3)  # reprojected back to EPSG:32632
+    assert opp.loc["P1", "comune"] == "Rho" and opp.loc["P1", "ownership"] == "privata"
