@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
-from sttm.equalization.fund import (Ledger, LedgerRefused, Line, Posting, contribution, disbursement,
+from sttm.equalization.fund import (Ledger, LedgerRefused, Line, Posting, contribution, disbursement, engine_for,
                                     quota_allocation, quota_transfer, verify)
 
 ADHERENT = {"015146", "015010"}
@@ -12,11 +13,22 @@ ADHERENT = {"015146", "015010"}
 
 @pytest.fixture
 def led(tmp_path):
-    eng = create_engine(f"sqlite:///{tmp_path / 'kb.gpkg'}")
-    return Ledger(eng, rights=lambda istat, adv: istat in ADHERENT)
+    """A ledger on a GeoPackage knowledge base."""
+    eng = engine_for(str(tmp_path / "kb.gpkg"))
+    yield Ledger(eng, rights=lambda istat, adv: istat in ADHERENT)
+    eng.dispose()
 
 
-def test_contribution_then_disbursement_balances(led):
+@pytest.fixture
+def led_any(kb_url):
+    """The same test on both stores: a GeoPackage knowledge base and a PostGIS database."""
+    eng = engine_for(kb_url)
+    yield Ledger(eng, rights=lambda istat, adv: istat in ADHERENT)
+    eng.dispose()
+
+
+def test_contribution_then_disbursement_balances(led_any):
+    led = led_any
     led.post(contribution(250_000_00, source="contributi_aggiuntivi", comune="015146", cause_type="agreement",
                           cause_ref="AT-2026-01", author="m.rossi", author_role="cmm"))
     led.post(contribution(40_000_00, source="region", comune=None, cause_type="funding_decree",
@@ -117,13 +129,18 @@ def test_assets_registry(led):
     ("DELETE FROM fund_postings WHERE seq = 4", "belong to no posting"),
     ("UPDATE fund_balances SET balance = balance + 5 WHERE account = 'fund'", "cached balance"),
 ])
-def test_verify_detects_tampering(led, tamper, expect):
+def test_verify_detects_tampering(led_any, tamper, expect):
+    led = led_any
     for i in range(5):
         led.post(contribution(1000 + i, source="developer", comune="015146", cause_type="agreement",
                               cause_ref=f"AT-{i}", author="a", author_role="cmm"))
     assert led.verify().ok
-    with led.engine.begin() as conn:
-        conn.execute(text(tamper))
+    try:
+        with led.engine.begin() as conn:
+            conn.execute(text(tamper))
+    except IntegrityError:               # PostgreSQL enforces the lines → posting foreign key: prevented
+        assert led.engine.dialect.name == "postgresql" and "DELETE FROM fund_postings" in tamper
+        return
     rep = verify(led.engine)
     assert not rep.ok
     assert any(expect in e for e in rep.errors), rep.errors
@@ -140,7 +157,8 @@ def test_truncating_the_tail_is_detected(led):
     assert not rep.ok and any("chain head" in e for e in rep.errors)
 
 
-def test_reversal_corrects_without_rewriting(led):
+def test_reversal_corrects_without_rewriting(led_any):
+    led = led_any
     led.post(contribution(5_000, source="developer", comune="015146", cause_type="agreement", cause_ref="AT-typo",
                           author="a", author_role="cmm"))
     with pytest.raises(LedgerRefused):
