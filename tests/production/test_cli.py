@@ -87,7 +87,7 @@ def test_cli_end_to_end(tmp_path, scene):
     assert r.exit_code == 0, r.output
     assert "Esito: respinta" in r.output
     row = kb.read_layer("production_proposals").set_index("proposal_id").loc["PR9"]
-    assert row["verdict"] == "respinta" and row["heavy_trucks_day"] == pytest.approx(18.73 * 30 * 0.30, abs=0.01)
+    assert row["verdict"] == "respinta" and row["heavy_trucks_day"] == pytest.approx(18.41 * 30 * 0.30, abs=0.01)
     r = _invoke("report", "proposal", prop, "--out", tmp_path / "proposta.html", "--db", db)
     assert r.exit_code == 0 and "Ambiti agricoli strategici" in (tmp_path / "proposta.html").read_text()
 
