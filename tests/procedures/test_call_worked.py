@@ -29,7 +29,7 @@ TEN = [
     P("P03", C, [2], 1, False, True, 500, 300, 200, 60, "mobility_infrastructure"),
     P("P04", D, [1], 0, True, True, 1000, 200, 150, 50, "environmental_compensation"),
     P("P05", A, [3], 3, False, True, 200, 1000, 150, 400),
-    P("P06", G, [1, 2], 1, True, True, 900, 100, 80, 20),      # case c, adhesion act missing
+    P("P06", G, [1, 2], 1, True, True, 900, 100, 80, 20),      # case c: no financing from the fund
     P("P07", B, [2], 0, False, False, None, 100, 100, 0),       # below the minimum score
     P("P08", C, [1], 2, True, False, None, 200, 100, 100),
     P("P09", D, [1], 2, True, False, None, 100, 50, 50),
@@ -44,7 +44,7 @@ BY_HAND = {
     "P03": F(20, 3) + 15 + 0 + 15 + F(15, 2) + 8,            # 52.17 (share 0.2)
     "P04": F(20, 3) + 0 + 15 + 15 + 15 + 10,                 # 61.67 (share 0.25)
     "P05": F(20, 3) + 5 + 0 + 15 + 3 + 16,                   # 45.67 (share 0.4)
-    "P06": F(40, 3) + 15 + 15 + 15 + F(27, 2) + 8,           # 79.83, excluded (not adherent)
+    "P06": F(40, 3) + 15 + 15 + 15 + F(27, 2) + 8,           # 79.83, excluded (case c: no fund_financing)
     "P07": F(20, 3),                                         # 6.67, excluded (< 20)
     "P08": F(20, 3) + 10 + 15 + 20,                          # 51.67 (share 0.5)
     "P09": F(20, 3) + 10 + 15 + 20,                          # 51.67 (share 0.5, requests less than P08)
@@ -61,13 +61,12 @@ FUNDED = {"P01": 250, "P04": 150, "P03": 200, "P10": 40, "P09": 50, "P08": 100, 
 def eng(tmp_path):
     e = create_engine(f"sqlite:///{tmp_path / 'kb.gpkg'}")
     fin = {"fin_contribution": "10%", "real_estate_availability": "immobile"}
-    for istat, case in ((A, "b"), (B, "a"), (C, "b"), (D, "a"), (E, "c"), (G, "c")):
+    for istat, case in ((A, "b"), (B, "a"), (C, "b"), (D, "a"), (E, "b"), (G, "c")):
         aid = ad.open_adhesion(e, istat, case, author="u")
         first = ad.cases()[case]["steps"][0]["id"]
         ad.record_step(e, aid, first, act_ref="r", author="t", author_role=f"comune:{istat}")
-        if istat != G:
-            ad.record_step(e, aid, "adhesion_act", act_ref="DCC", author="t", author_role=f"comune:{istat}",
-                           commitments={k: v for k, v in fin.items() if k in ad.cases()[case]["obligations"]})
+        ad.record_step(e, aid, "adhesion_act", act_ref="DCC", author="t", author_role=f"comune:{istat}",
+                       commitments={k: v for k, v in fin.items() if k in ad.cases()[case]["obligations"]})
     Ledger(e).post(contribution(1_200_000_00, source="region", comune=None, cause_type="funding_decree",
                                 cause_ref="DGR 99/2026", author="cmm", author_role="cmm"))
     return e
@@ -86,7 +85,7 @@ def test_ranking_allocation_and_ledger(eng):
     assert [r.proposal.proposal_id for r in sorted(ranked, key=lambda r: r.rank)] == RANKING
     assert {r.proposal.proposal_id: r.granted // K for r in ranking if r.granted} == FUNDED
     excluded = {r.proposal.proposal_id: r.reason for r in ranking if r.outcome == "excluded"}
-    assert set(excluded) == {"P06", "P07"} and "adesione" in excluded["P06"] and "soglia" in excluded["P07"]
+    assert set(excluded) == {"P06", "P07"} and "sezione finanziaria" in excluded["P06"] and "soglia" in excluded["P07"]
     led = Ledger(eng)
     assert led.balance("financial", "fund") == (1_200 - 940) * K
     assert led.balance("financial", "use:urban_regeneration") == (150 + 100 + 50) * K    # P05 + P08 + P09
@@ -103,6 +102,15 @@ def test_budget_limited_by_fund(eng):
     call.submit(eng, "AVV-X", [TEN[0], TEN[4]], author="cmm", author_role="cmm")
     ranking, budget = call.preview(eng, "AVV-X")
     assert budget == 1_200_000_00                            # the fund holds less than the call's budget
+
+
+def test_adhesion_act_missing_is_excluded(eng):
+    aid = ad.open_adhesion(eng, "015070", "c", author="u")   # case c: may present, act not yet recorded
+    call.open_call(eng, "AVV-2026", year=2026, budget=1_000_000_00, author="cmm")
+    call.submit(eng, "AVV-2026", [P("Q9", "015070", [1, 2, 3], 1, True, True, 1000, 100, 50, 50)], author="t",
+                author_role="comune:015070")
+    [r], _ = call.preview(eng, "AVV-2026")
+    assert r.outcome == "excluded" and "atto deliberativo" in r.reason and aid
 
 
 def test_submission_rules(eng):

@@ -373,6 +373,9 @@ def preview(engine: Engine, call_id: str, ledger: Ledger | None = None) -> tuple
     def eligible(p: Proposal):
         if not adhesion.is_adherent(engine, p.istat_code):
             return False, "atto deliberativo di adesione non ancora registrato"
+        if not adhesion.has_right(engine, p.istat_code, "fund_financing"):
+            return False, ("il caso di adesione del Comune non attiva il finanziamento della sezione finanziaria "
+                           "del Fondo (Relazione §4.5, tabelle: solo casi a e b)")
         return True, ""
     return rank_and_allocate(proposals_of(engine, call_id), budget, eligible=eligible, weights=weights), budget
 
