@@ -154,3 +154,15 @@ def test_points_are_not_areas():
     g = gpd.GeoDataFrame({"zona": ["D1"]}, geometry=gpd.points_from_xy([0], [0]), crs="EPSG:32632")
     with pytest.raises(ProductionInputError, match="poligoni"):
         importers.import_pgt(g, "zona")
+
+
+def test_osm_duplicate_areas_dropped_with_warning(tmp_path):
+    # a copy of way 104 (factory) with a new id: crowd-sourced duplicate -> dropped and reported
+    text = OSM.read_text()
+    start = text.index('  <way id="104"')
+    block = text[start:text.index("</way>", start) + len("</way>")]
+    dup = tmp_path / "dup.osm"
+    dup.write_text(text.replace("</osm>", block.replace('id="104"', 'id="999"') + "\n</osm>"))
+    o = importers.read_osm(dup)
+    assert "osm:w999" not in set(o.productive["area_id"]) and "osm:w104" in set(o.productive["area_id"])
+    assert any("w104~osm:w999" in w for w in o.warnings)

@@ -154,10 +154,14 @@ def _ids(gdf, id_field, src):
     return np.array([str(i + 1) for i in range(len(gdf))])
 
 
-def _finish(out: gpd.GeoDataFrame, src: str) -> gpd.GeoDataFrame:
+def _finish(out: gpd.GeoDataFrame, src: str, warnings: list | None = None) -> gpd.GeoDataFrame:
     out["area_id"] = out["source"] + ":" + out["source_id"].astype(str)
     _check_categories(out["category"], src, list(range(len(out))))
-    check_duplicates(out, src)
+    if warnings is None:
+        check_duplicates(out, src)
+    else:   # crowd-sourced data (OSM): drop the duplicate and say so, do not stop the import
+        out, w = check_duplicates(out, src, drop=True)
+        warnings.extend(w)
     return out[AREA_COLUMNS]
 
 
@@ -270,7 +274,7 @@ def read_osm(path: str | Path) -> OsmLayers:
         return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").to_crs(CRS)
 
     prod = gdf(areas, ["source_id", "source_class", "name"])
-    prod = _osm_productive(prod, str(path))
+    prod = _osm_productive(prod, str(path), warnings)
     b = gdf(brown, ["source_id", "source_class", "name"])
     b["source"] = "osm"
     r = gdf(resid, ["source_id", "source_class", "name"])
@@ -293,7 +297,7 @@ def _osm_area_class(tags) -> str | None:
     return None
 
 
-def _osm_productive(prod: gpd.GeoDataFrame, src: str) -> gpd.GeoDataFrame:
+def _osm_productive(prod: gpd.GeoDataFrame, src: str, warnings: list) -> gpd.GeoDataFrame:
     """Map OSM classes; buildings inside a landuse area refine it instead of being areas."""
     cmap = class_map("osm")
     prod = prod.copy()
@@ -332,7 +336,7 @@ def _osm_productive(prod: gpd.GeoDataFrame, src: str) -> gpd.GeoDataFrame:
         prod = pd.concat([lu, bl[~contained]])
     prod = gpd.GeoDataFrame(prod, geometry="geometry", crs=CRS)
     prod = _polygons_only(prod.reset_index(drop=True), src)
-    return _finish(prod, src)
+    return _finish(prod, src, warnings)
 
 
 def read_osm_network(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -432,10 +436,11 @@ def import_firms(path_or_df, *, crs: str | None = None) -> gpd.GeoDataFrame:
 
 
 # ---------------------------------------------------------------------------------- checks & merge
-def check_duplicates(areas: gpd.GeoDataFrame, src: str) -> None:
-    """Overlapping duplicates inside one source: IoU above ``duplicate_overlap_ratio`` is an error."""
+def check_duplicates(areas: gpd.GeoDataFrame, src: str, *, drop: bool = False):
+    """Overlapping duplicates inside one source: IoU above ``duplicate_overlap_ratio`` is an error
+    (or, with ``drop=True``, the second of each pair is dropped: returns (areas, warnings))."""
     if len(areas) < 2:
-        return
+        return (areas, []) if drop else None
     dup_ids = areas["area_id"].duplicated(keep=False) if "area_id" in areas else None
     if dup_ids is not None and dup_ids.any():
         raise ProductionInputError("identificativi duplicati", source=src, field="area_id",
@@ -446,15 +451,19 @@ def check_duplicates(areas: gpd.GeoDataFrame, src: str) -> None:
     keep = a < b
     a, b = a[keep], b[keep]
     if not len(a):
-        return
+        return (areas, []) if drop else None
     inter = shapely.area(shapely.intersection(g[a], g[b]))
     union = shapely.area(g[a]) + shapely.area(g[b]) - inter
     iou = inter / np.where(union > 0, union, 1)
     hit = iou > params.scalar("duplicate_overlap_ratio")
+    ids = areas["area_id"].to_numpy() if "area_id" in areas else np.arange(len(areas))
+    pairs = [f"{ids[i]}~{ids[j]} (sovrapposizione {iou_:.0%})"
+             for i, j, iou_ in zip(a[hit], b[hit], iou[hit])]
+    if drop:
+        gone = sorted(set(b[hit].tolist()))
+        warn = [f"{src}: area duplicata scartata {p}" for p in pairs]
+        return areas.drop(index=areas.index[gone]).reset_index(drop=True), warn
     if hit.any():
-        ids = areas["area_id"].to_numpy() if "area_id" in areas else np.arange(len(areas))
-        pairs = [f"{ids[i]}~{ids[j]} (sovrapposizione {iou_:.0%})"
-                 for i, j, iou_ in zip(a[hit], b[hit], iou[hit])]
         raise ProductionInputError(f"aree duplicate sovrapposte: {', '.join(pairs[:10])}", source=src,
                                    field="geometry", rows=sorted({int(i) for i in np.r_[a[hit], b[hit]]}))
 

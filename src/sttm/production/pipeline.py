@@ -65,16 +65,20 @@ def read_optional(kb, name: str, rep: Report | None = None, why: str = ""):
     return None
 
 
-def access_inputs(kb, rep: Report, areas=None) -> accessibility.AccessInputs:
-    """Everything accessibility can use from the KB; missing layers are reported."""
-    roads = read_optional(kb, "production_roads", rep,
-                          "distanza dalla rete stradale primaria non calcolata (fornire --osm o --roads)")
-    junctions = read_optional(kb, "production_junctions", rep,
-                              "distanza dagli svincoli autostradali non calcolata (fornire --osm o --junctions)")
+def access_inputs(kb, rep: Report, areas=None, *, roads=None, junctions=None,
+                  residential=None) -> accessibility.AccessInputs:
+    """Everything accessibility can use from the KB (or given: layers of an import not yet written);
+    missing layers are reported."""
+    if roads is None:
+        roads = read_optional(kb, "production_roads", rep,
+                              "distanza dalla rete stradale primaria non calcolata (fornire --osm o --roads)")
+    if junctions is None:
+        junctions = read_optional(kb, "production_junctions", rep,
+                                  "distanza dagli svincoli autostradali non calcolata (fornire --osm o --junctions)")
     stations = read_optional(kb, "stations", rep, "accessibilità ferroviaria e forza lavoro non calcolate")
     services = read_optional(kb, "services", rep, "servizi vicini e fasce dalle scuole non calcolati")
     mun = read_optional(kb, "municipalities", rep, "comune e forza lavoro non calcolati")
-    sens = sensitive_uses(kb, services)
+    sens = sensitive_uses(kb, services, residential)
     if sens is None:
         rep.not_used.append("nessun uso sensibile (residenze, scuole): distanza dagli usi sensibili non calcolata")
     if areas is None:
@@ -89,9 +93,9 @@ def access_inputs(kb, rep: Report, areas=None) -> accessibility.AccessInputs:
                                       municipalities=mun, sensitive=sens, rail_terminals=terminals)
 
 
-def sensitive_uses(kb, services=None):
+def sensitive_uses(kb, services=None, residential=None):
     parts = []
-    res = read_optional(kb, "production_sensitive")
+    res = residential if residential is not None else read_optional(kb, "production_sensitive")
     if res is not None:
         parts.append(res[["geometry"]])
     if services is not None:
@@ -187,11 +191,14 @@ def run_import(kb, *, pgt=None, pgt_class=None, pgt_id=None, pgt_name=None, dusa
         layers["production_sensitive"] = (gpd.GeoDataFrame(rs[["sens_id", "use", "source", "geometry"]],
                                                            geometry="geometry", crs=CRS), "sens_id",
                                           "Usi sensibili: residenze", "DUSAF 11x e OSM landuse=residential")
+    tick("accessibilità")
+    acc = access_inputs(kb, rep, areas, roads=layers.get("production_roads", (None,))[0],
+                        junctions=layers.get("production_junctions", (None,))[0],
+                        residential=layers.get("production_sensitive", (None,))[0])
+    areas = accessibility.compute(areas, acc)
+    # everything is computed and validated above: only now the layers are written
     for name, (gdf, key, title, desc) in layers.items():
         _write(kb, rep, name, gdf, key, title, desc)
-    tick("accessibilità")
-    acc = access_inputs(kb, rep, areas)
-    areas = accessibility.compute(areas, acc)
     _write(kb, rep, "productive_areas", areas, "area_id", "Aree produttive e logistiche (STTM 3)",
            "Aree produttive importate da PGT/DUSAF/OSM nella tassonomia STTM 3, con dimensione, comune, "
            "imprese e accessibilità (rete primaria, ferrovia, TPL)")
