@@ -202,3 +202,12 @@ def test_asset_assignment(led):
         led.assign_asset("IMM-2", category="urban_regeneration", beneficiary="015146", cause_ref="again",
                          author="dirigente")
     assert led.verify().ok
+
+
+def test_postings_last(led):
+    for i in range(5):
+        led.post(contribution(10 + i, source="developer", comune="015146" if i % 2 else "015010",
+                              cause_type="agreement", cause_ref=f"AT-{i}", author="a", author_role="cmm"))
+    assert [p["seq"] for p in led.postings(last=2)] == [4, 5]
+    assert [p["seq"] for p in led.postings(comune="015146", last=1)] == [4]
+    assert [len(p["lines"]) for p in led.postings()] == [2] * 5

@@ -504,11 +504,18 @@ class Ledger:
                 out.append(d)
             return out
 
-    def postings(self, *, comune: str | None = None, limit: int | None = None, since_seq: int = 0) -> list[dict]:
+    def postings(self, *, comune: str | None = None, limit: int | None = None, since_seq: int = 0,
+                 last: int | None = None) -> list[dict]:
+        """Postings with their lines, in chain order; ``last=N``: only the N most recent."""
         P, L = schema.postings, schema.lines
-        q = select(P).where(P.c.seq > since_seq).order_by(P.c.seq)
+        q = select(P).where(P.c.seq > since_seq)
         if comune:
             q = q.where(P.c.seq.in_(select(L.c.seq).where(L.c.comune == comune)))
+        if last:
+            q = select(q.order_by(P.c.seq.desc()).limit(last).subquery())
+            q = q.order_by(q.selected_columns.seq)
+        else:
+            q = q.order_by(P.c.seq)
         if limit:
             q = q.limit(limit)
         with self.engine.connect() as conn:

@@ -7,8 +7,9 @@ from .ledger import Ledger, sections, verify
 from .money import fmt_amount
 
 
-def statement(ledger: Ledger, comune: str | None = None, *, limit: int = 500) -> dict:
-    """The data of a statement; ``comune=None`` is CMM's full view."""
+def statement(ledger: Ledger, comune: str | None = None, *, limit: int = 500, check: bool = True) -> dict:
+    """The data of a statement; ``comune=None`` is CMM's full view. ``limit``: the most recent
+    postings listed; ``check``: recompute the whole chain (``verify``) rather than show its head."""
     secs = sections()
     bal = [dict(r, unit=secs[r["section"]]["unit"], label=secs[r["section"]]["label_it"],
                 shown=fmt_amount(r["balance"], secs[r["section"]]["unit"]))
@@ -20,7 +21,7 @@ def statement(ledger: Ledger, comune: str | None = None, *, limit: int = 500) ->
                  for r in ledger.balances_by("comune", comune=comune)]
     # Movements touching the comune: contributions credited by it, disbursements to it, quotas.
     moves = []
-    for p in ledger.postings(comune=comune, limit=None):
+    for p in ledger.postings(comune=comune, last=limit):
         for ln in p["lines"]:
             if comune is not None and ln["comune"] != comune:
                 continue
@@ -30,17 +31,16 @@ def statement(ledger: Ledger, comune: str | None = None, *, limit: int = 500) ->
             moves.append(dict(seq=p["seq"], ts=p["ts"][:19].replace("T", " "), kind=p["kind"], cause=f"{p['cause_type']} "
                               f"{p['cause_ref']}", section=ln["section"], account=ln["account"], amount=ln["amount"],
                               shown=fmt_amount(ln["amount"], unit), author=p["author"], hash=p["hash"][:12]))
-    moves = moves[-limit:]
-    rep = verify(ledger.engine)
+    rep = verify(ledger.engine) if check else None
     seq, h = ledger.head()
     return dict(comune=comune, balances=bal, by_comune=by_comune, moves=moves, head_seq=seq, head_hash=h,
-                verified=rep.ok, verify_errors=rep.errors, generated=datetime.now(timezone.utc).isoformat()[:19],
+                checked=check, verified=rep.ok if rep else None, verify_errors=rep.errors if rep else [], generated=datetime.now(timezone.utc).isoformat()[:19],
                 sections=secs)
 
 
-def statement_html(ledger: Ledger, comune: str | None = None) -> str:
+def statement_html(ledger: Ledger, comune: str | None = None, *, check: bool = True) -> str:
     from sttm.reports import render_html
-    data = statement(ledger, comune)
+    data = statement(ledger, comune, check=check)
     name = None
     if comune:
         try:
