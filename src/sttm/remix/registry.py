@@ -321,6 +321,16 @@ def _write_funding(conn: sa.Connection, intervention_id: str, funding: list[dict
         ])
 
 
+def _compare_and_set(conn: sa.Connection, table: sa.Table, key: sa.Column, key_value: str, expected: int,
+                     current: int, values: dict, actor: Actor) -> None:
+    """Optimistic lock: update only if the row still has the version the client read."""
+    res = conn.execute(table.update().where(key == key_value, table.c.row_version == expected)
+                       .values(**values, row_version=table.c.row_version + 1, updated_at=now(),
+                               updated_by=actor.username))
+    if res.rowcount != 1:
+        raise Conflict(key_value, expected, current)
+
+
 def create_intervention(conn: sa.Connection, actor: Actor, raw: dict[str, Any]) -> dict[str, Any]:
     rec = clean_intervention(raw)
     _check(actor, "intervention", None, rec)
@@ -342,13 +352,8 @@ def update_intervention(conn: sa.Connection, actor: Actor, intervention_id: str,
     _check(actor, "intervention", before, rec)
     vals = _intervention_values(rec)
     vals.pop("intervention_id")
-    res = conn.execute(
-        interventions_t.update()
-        .where(interventions_t.c.intervention_id == intervention_id, interventions_t.c.row_version == expected_version)
-        .values(**vals, row_version=interventions_t.c.row_version + 1, updated_at=now(), updated_by=actor.username)
-    )
-    if res.rowcount != 1:
-        raise Conflict(intervention_id, expected_version, before["row_version"])
+    _compare_and_set(conn, interventions_t, interventions_t.c.intervention_id, intervention_id, expected_version,
+                     before["row_version"], vals, actor)
     _write_funding(conn, intervention_id, rec["funding"])
     after = get_intervention(conn, intervention_id)
     record_audit(conn, actor, "update", "intervention", intervention_id, before, after)
@@ -383,13 +388,8 @@ def update_opportunity(conn: sa.Connection, actor: Actor, area_id: str, raw: dic
     rec = clean_opportunity({**raw, "area_id": area_id})
     _check(actor, "opportunity", before, rec)
     rec.pop("area_id")
-    res = conn.execute(
-        opportunities_t.update()
-        .where(opportunities_t.c.area_id == area_id, opportunities_t.c.row_version == expected_version)
-        .values(**rec, row_version=opportunities_t.c.row_version + 1, updated_at=now(), updated_by=actor.username)
-    )
-    if res.rowcount != 1:
-        raise Conflict(area_id, expected_version, before["row_version"])
+    _compare_and_set(conn, opportunities_t, opportunities_t.c.area_id, area_id, expected_version,
+                     before["row_version"], rec, actor)
     after = get_opportunity(conn, area_id)
     record_audit(conn, actor, "update", "opportunity", area_id, before, after)
     return after

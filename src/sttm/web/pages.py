@@ -249,19 +249,35 @@ def _form_to_intervention(form: Any, user: auth.User, old: dict | None) -> dict[
                                    "amount": amount})
     raw["geometry_wkt"] = (old or {}).get("geometry_wkt")
     raw["location_precision"] = (old or {}).get("location_precision")
-    lon, lat = form.get("lon"), form.get("lat")
-    if lon and lat:
-        try:
-            x, y = _to_utm.transform(float(lon), float(lat))
-        except ValueError:
-            raise ValidationError(["campi 'lon'/'lat': numeri in gradi decimali WGS84"]) from None
-        if not (300_000 < x < 800_000 and 4_800_000 < y < 5_300_000):
-            raise ValidationError(["campi 'lon'/'lat': punto lontano dalla Città metropolitana di Milano"])
-        raw["geometry_wkt"] = Point(x, y).wkt
+    point = _point_from_form(form)
+    if point:
+        raw["geometry_wkt"] = point
         raw["location_precision"] = "exact"
     elif raw["location_precision"] == "exact" and raw["geometry_wkt"] is None:
         raw["location_precision"] = "comune"
     return raw
+
+
+def _expected_version(form: Any) -> int:
+    """The record version the client read (optimistic locking)."""
+    try:
+        return int(form.get("row_version") or "x")
+    except ValueError:
+        raise HTTPException(400, "versione del record mancante (row_version)") from None
+
+
+def _point_from_form(form: Any) -> str | None:
+    """WKT (EPSG:32632) of the lon/lat fields, None when empty; ValidationError when wrong."""
+    lon, lat = form.get("lon"), form.get("lat")
+    if not (lon and lat):
+        return None
+    try:
+        x, y = _to_utm.transform(float(lon), float(lat))
+    except ValueError:
+        raise ValidationError(["campi 'lon'/'lat': numeri in gradi decimali WGS84"]) from None
+    if not (300_000 < x < 800_000 and 4_800_000 < y < 5_300_000):
+        raise ValidationError(["campi 'lon'/'lat': punto lontano dalla Città metropolitana di Milano"])
+    return Point(x, y).wkt
 
 
 def _lonlat(geometry_wkt: str | None) -> tuple[str, str]:
@@ -378,10 +394,7 @@ async def intervention_edit_form(request: Request, intervention_id: str):
 @router.post("/remix/interventi/{intervention_id}/modifica", include_in_schema=False)
 async def intervention_update(request: Request, intervention_id: str):
     user, form = await require_writer(request)
-    try:
-        expected = int(form.get("row_version") or "x")
-    except ValueError:
-        raise HTTPException(400, "versione del record mancante (row_version)") from None
+    expected = _expected_version(form)
     with kb(request).engine.connect() as c:
         old = registry.get_intervention(c, intervention_id)
     try:
@@ -398,10 +411,7 @@ async def intervention_update(request: Request, intervention_id: str):
 @router.post("/remix/interventi/{intervention_id}/elimina", include_in_schema=False)
 async def intervention_delete(request: Request, intervention_id: str):
     user, form = await require_writer(request)
-    try:
-        expected = int(form.get("row_version") or "x")
-    except ValueError:
-        raise HTTPException(400, "versione del record mancante (row_version)") from None
+    expected = _expected_version(form)
     with registry.writing(kb(request).engine) as c:
         registry.delete_intervention(c, user, intervention_id, expected)
     return RedirectResponse("/remix/interventi", status_code=303)
@@ -413,13 +423,7 @@ def _form_to_opportunity(form: Any, old: dict | None) -> dict[str, Any]:
                                                 "condition", "constraints", "address", "source", "licence")}
     raw["area_id"] = (old or {}).get("area_id") or (form.get("area_id") or "").strip()
     raw["geometry_wkt"] = (old or {}).get("geometry_wkt")
-    lon, lat = form.get("lon"), form.get("lat")
-    if lon and lat:
-        try:
-            x, y = _to_utm.transform(float(lon), float(lat))
-        except ValueError:
-            raise ValidationError(["campi 'lon'/'lat': numeri in gradi decimali WGS84"]) from None
-        raw["geometry_wkt"] = Point(x, y).wkt
+    raw["geometry_wkt"] = _point_from_form(form) or raw["geometry_wkt"]
     return raw
 
 
@@ -480,10 +484,7 @@ async def opportunity_edit_form(request: Request, area_id: str, salvato: int = 0
 @router.post("/remix/aree/{area_id}/modifica", include_in_schema=False)
 async def opportunity_update(request: Request, area_id: str):
     user, form = await require_writer(request)
-    try:
-        expected = int(form.get("row_version") or "x")
-    except ValueError:
-        raise HTTPException(400, "versione del record mancante (row_version)") from None
+    expected = _expected_version(form)
     with kb(request).engine.connect() as c:
         old = registry.get_opportunity(c, area_id)
     try:
