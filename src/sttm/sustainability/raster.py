@@ -257,7 +257,6 @@ class NormalizedConvolver:
         self.shape = shape
         self.pad = (sfft.next_fast_len(shape[0] + max_kernel - 1, True),
                     sfft.next_fast_len(shape[1] + max_kernel - 1, True))
-        self._kernels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._masks: list[tuple[np.ndarray, np.ndarray]] = []
 
     def _rfft(self, a: np.ndarray) -> np.ndarray:
@@ -269,12 +268,9 @@ class NormalizedConvolver:
         return full[r0:r0 + self.shape[0], c0:c0 + self.shape[1]]
 
     def _kernel_hat(self, kernel: np.ndarray) -> np.ndarray:
-        key = id(kernel)
-        if key not in self._kernels:
-            if max(kernel.shape) > self.pad[0] - self.shape[0] + 1 or max(kernel.shape) > self.pad[1] - self.shape[1] + 1:
-                raise ValueError("kernel larger than the convolver was sized for")
-            self._kernels[key] = (kernel, self._rfft(kernel))
-        return self._kernels[key][1]
+        if max(kernel.shape) > self.pad[0] - self.shape[0] + 1 or max(kernel.shape) > self.pad[1] - self.shape[1] + 1:
+            raise ValueError("kernel larger than the convolver was sized for")
+        return self._rfft(kernel)
 
     def _mask_hat(self, valid: np.ndarray) -> np.ndarray:
         for m, h in self._masks:
@@ -315,30 +311,34 @@ def curve_number_runoff(lulc: Grid, soil_group: Grid | int | str, table: Landcov
         raise RasterInputError("rainfall depth must be > 0 mm")
     idx, valid, uniq = _class_index(lulc, table)
     cn_table = np.stack([table.column(c).reindex(uniq).to_numpy(np.float64) for c in TABLE_COLUMNS_CN], axis=1)
+    p = float(rainfall_mm)
+    # runoff depends only on (class, soil group): evaluate the SCS formula on that small table, then gather
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_tab = np.where(cn_table == 0, 100000.0, 25400.0 / cn_table - 254.0)
+        q_tab = np.where(p <= lam * s_tab, 0.0, (p - lam * s_tab) ** 2 / (p + (1 - lam) * s_tab))
     if isinstance(soil_group, Grid):
         if soil_group.data.shape != lulc.data.shape:
             raise RasterInputError(f"{soil_group.path}: soil raster {soil_group.data.shape} not aligned with "
                                    f"land cover {lulc.data.shape}")
         valid = valid & soil_group.valid()
-        g = soil_group.data.astype(np.int64, copy=False)
+        g = soil_group.data
         bad = valid & ((g < 1) | (g > 4))
         if bad.any():
             raise RasterInputError(f"{soil_group.path}: soil group values must be 1–4 (A–D); found "
                                    f"{sorted(np.unique(g[bad]).tolist())[:10]}")
-        cn = cn_table.ravel()[idx * 4 + np.where(valid, g - 1, 0)]
+        flat = idx * 4 + np.where(valid, g - 1, 0)
     else:
         idx_g = "ABCD".index(str(soil_group).upper()) if str(soil_group).upper() in "ABCD" else int(soil_group) - 1
         if not 0 <= idx_g <= 3:
             raise RasterInputError(f"soil group {soil_group!r}: use A–D or 1–4")
-        cn = cn_table[:, idx_g][idx]
-    cn = np.where(valid, cn, np.nan)
-    if not np.isfinite(cn).any():
+        flat = idx * 4 + idx_g
+    cn = cn_table.ravel()[flat]
+    q = q_tab.ravel()[flat]
+    del flat
+    cn[~valid] = np.nan
+    q[~valid] = np.nan
+    if not valid.any():
         raise RasterInputError(f"{lulc.path}: no pixel with both land cover and soil group")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s_max = np.where(cn == 0, 100000.0, 25400.0 / cn - 254.0)
-        p = float(rainfall_mm)
-        q = np.where(p <= lam * s_max, 0.0, (p - lam * s_max) ** 2 / (p + (1 - lam) * s_max))
-    q = np.where(valid, q, np.nan)
     ri = 1.0 - q / p
     area = lulc.pixel_area
     out = {"cn": cn, "q_mm": q, "runoff_m3": q * area * 1e-3, "retention_index": ri,
@@ -361,26 +361,33 @@ def urban_cooling(lulc: Grid, table: LandcoverTable, t_ref: float, uhi_max: floa
     cols = ("kc", "green_area") + (("shade", "albedo") if cc_method == "factors" else ("building_intensity",))
     if cc_method not in ("factors", "intensity"):
         raise RasterInputError("cc_method must be 'factors' or 'intensity'")
-    p, valid = _classes_lookup(lulc, table, cols)
+    idx, valid, uniq = _class_index(lulc, table)
+    tab = {c: table.column(c).reindex(uniq).to_numpy(np.float64) for c in cols}
     cell = lulc.cell_size
-    if cc_method == "factors":
-        if et0 is None or isinstance(et0, (int, float)):
-            eti = p["kc"].copy()            # uniform ET0: ET0/ET_max = 1
-        else:
-            if et0.data.shape != lulc.data.shape:
-                raise RasterInputError(f"{et0.path}: ET0 raster not aligned with the land cover")
-            e = np.where(et0.valid(), et0.data.astype(np.float64), np.nan)
-            emax = float(np.round(np.nanmax(e), 9))
-            if not emax > 0:
-                raise RasterInputError(f"{et0.path}: ET0 maximum must be > 0")
-            eti = p["kc"] * e / emax
-        ws = np.asarray(weights, float) / float(np.sum(weights))
-        cc = ws[0] * p["shade"] + ws[1] * p["albedo"] + ws[2] * eti
+    ws = np.asarray(weights, float) / float(np.sum(weights))
+
+    def per_pixel(values: np.ndarray) -> np.ndarray:
+        arr = values[idx]
+        arr[~valid] = np.nan
+        return arr
+
+    if cc_method == "factors" and isinstance(et0, Grid):
+        if et0.data.shape != lulc.data.shape:
+            raise RasterInputError(f"{et0.path}: ET0 raster not aligned with the land cover")
+        e = np.where(et0.valid(), et0.data.astype(np.float64), np.nan)
+        emax = float(np.round(np.nanmax(e), 9))
+        if not emax > 0:
+            raise RasterInputError(f"{et0.path}: ET0 maximum must be > 0")
+        cc = (per_pixel(ws[0] * tab["shade"] + ws[1] * tab["albedo"])
+              + ws[2] * per_pixel(tab["kc"]) * e / emax)
+        del e
+    elif cc_method == "factors":      # uniform ET0: ETI = Kc, so CC is a per-class value
+        cc = per_pixel(ws[0] * tab["shade"] + ws[1] * tab["albedo"] + ws[2] * tab["kc"])
     else:
-        cc = 1.0 - p["building_intensity"]
+        cc = per_pixel(1.0 - tab["building_intensity"])
     cc = cc.astype(np.float32).astype(np.float64)   # InVEST writes CC as float32
-    green = p.pop("green_area")
-    p.clear()
+    green = per_pixel(tab["green_area"])
+    del idx
     cc_green = np.where(np.isnan(cc) | np.isnan(green), np.nan, np.where(green.astype(bool), cc, 0.0))
     dist_px = int(np.round(green_area_cooling_distance / cell))
     if dist_px < 1:
