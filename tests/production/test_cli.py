@@ -49,8 +49,10 @@ def _run_all(db, f):
     assert "protected_areas" in r.output                           # missing constraint layers are listed
     r = _invoke("poles", "--db", db)
     assert r.exit_code == 0, r.output
-    r = _invoke("sites", f["sites"], "--id-field", "site_id", "--name-field", "name", "--db", db)
+    r = _invoke("sites", f["sites"], "--id-field", "site_id", "--name-field", "name", "--grid",
+                f["sites"].with_name("grid.tif"), "--res", "100", "--db", db)
     assert r.exit_code == 0, r.output
+    assert f["sites"].with_name("grid.tif").exists() and "griglia 100 m" in r.output
 
 
 def test_cli_end_to_end(tmp_path, scene):
