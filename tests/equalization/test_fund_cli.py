@@ -31,6 +31,7 @@ def test_cli_round_trip(tmp_path):
     run("adhesion", "step", aid, "adhesion_act", "--act-ref", "DCC 1", "--role", "comune:015146",
         "--commit", "fin_contribution=10%", "--commit", "real_estate_availability=ex scuola")
     run("adhesion", "check", "015146", "annual_call")
+    assert "integra" in run("adhesion", "verify")
     run("adhesion", "check", "015010", "annual_call", code=1)
     run("fund", "contribute", "1.500,50", "--source", "developer", "--comune", "015146", "--cause-ref", "AT 1")
     out = run("fund", "disburse", "2000", "--category", "public_services", "--cause-ref", "x", code=2)

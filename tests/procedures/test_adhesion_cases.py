@@ -127,3 +127,17 @@ def test_ledger_asks_the_adhesion_registry(eng):
     with pytest.raises(LedgerRefused):            # a comune that never adhered
         led.post(quota_transfer(1, from_comune="015146", to_comune="015999", cause_ref="S3", author="t",
                                 author_role="cmm"))
+
+
+def test_events_are_chained_and_tampering_is_detected(eng):
+    from sqlalchemy import text
+    aid = ad.open_adhesion(eng, "015036", "d", author="u")
+    ad.record_step(eng, aid, "adhesion_act", act_ref="DCC 3", author="t", author_role="comune:015036",
+                   commitments={"soil_quota_sharing": "x"})
+    bid = ad.open_adhesion(eng, "015146", "a", author="u")
+    ad.record_step(eng, bid, "compatibility_request", act_ref="r", author="t", author_role="comune:015146")
+    assert ad.verify_events(eng) == []
+    with eng.begin() as conn:                 # upgrade case d → b after the fact, to gain the exchange right
+        conn.execute(text("UPDATE adhesion_records SET case_id = 'b' WHERE istat_code = '015036'"))
+    errors = ad.verify_events(eng)
+    assert errors and "hash mismatch" in errors[0]

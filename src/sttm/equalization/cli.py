@@ -311,6 +311,20 @@ def adhesion_status(istat: str, db: Optional[str] = DB):
         _print_status(st)
 
 
+@adhesion_app.command("verify")
+def adhesion_verify(db: Optional[str] = DB):
+    """Ricalcola la catena delle impronte degli atti di adesione. Esce con 1 se qualcosa non torna."""
+    from sttm.procedures import adhesion
+    errors = adhesion.verify_events(_engine(db))
+    if not errors:
+        console.print("[green]ok[/] catena degli atti di adesione integra")
+        return
+    console.print("[bold red]VERIFICA FALLITA[/]")
+    for e in errors:
+        console.print(f"  - {e}")
+    raise typer.Exit(1)
+
+
 @adhesion_app.command("check")
 def adhesion_check(istat: str, advantage: str, db: Optional[str] = DB):
     """Il Comune può esercitare il vantaggio? Esce con 0 (sì) o 1 (no)."""

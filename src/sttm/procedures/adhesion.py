@@ -10,6 +10,7 @@ The rest of the system asks :func:`has_right` (``istat``, ``advantage``), e.g.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -20,13 +21,14 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import schema
 from sttm.equalization.fund.errors import Refused
 
 CMM = "cmm"
+GENESIS = "0" * 64
 _ISTAT = re.compile(r"^\d{6}$")
 STRATEGIES = ("sttm1", "sttm2", "sttm3")
 
@@ -69,7 +71,15 @@ def ensure_schema(engine: Engine) -> None:
     if engine in _READY:
         return
     schema.metadata.create_all(engine, checkfirst=True,
-                               tables=[schema.adhesions, schema.adhesion_events])
+                               tables=[schema.adhesions, schema.adhesion_events, schema.adhesion_head])
+    with engine.begin() as conn:
+        if conn.execute(select(schema.adhesion_head.c.id)).first() is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(schema.adhesion_head).values(id=1, last_seq=0, last_hash=GENESIS,
+                                                                     touched_at=_now()))
+            except IntegrityError:
+                pass
     _READY.add(engine)
 
 
@@ -172,6 +182,10 @@ def record_step(engine: Engine, adhesion_id: str, step_id: str, *, act_ref: str,
             raise AdhesionError("act_date", f"act_date '{act_date}' is not an ISO date (YYYY-MM-DD)") from None
     commitments = commitments or {}
     with engine.begin() as conn:
+        H = schema.adhesion_head
+        ts = _now()
+        conn.execute(update(H).where(H.c.id == 1).values(touched_at=ts))     # writer lock, first statement
+        seq, prev = conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).one()
         rec, events = _load(conn, adhesion_id)
         case = cases()[rec.case_id]
         steps = {s["id"]: s for s in case["steps"]}
@@ -209,17 +223,59 @@ def record_step(engine: Engine, adhesion_id: str, step_id: str, *, act_ref: str,
                 raise AdhesionError("commitments", f"unknown commitment(s) {unknown}; known: {', '.join(obl)}")
         else:
             raise AdhesionError("status", f"status must be 'done' or 'not_due', got '{status_}'")
-        ts = _now()
+        rows = []
+        for s in to_write:
+            seq += 1
+            row = dict(event_id=seq, adhesion_id=adhesion_id, step_id=s, status=status_, act_ref=act_ref,
+                       act_date=act_date, author=author, author_role=author_role, ts=ts, note=note,
+                       commitments=json.dumps(commitments if s == step_id else {}, sort_keys=True, ensure_ascii=False),
+                       prev_hash=prev)
+            row["hash"] = prev = _event_digest(row, rec.istat_code, rec.case_id, rec.strategies)
+            rows.append(row)
         try:
-            conn.execute(insert(schema.adhesion_events), [
-                dict(adhesion_id=adhesion_id, step_id=s, status=status_, act_ref=act_ref, act_date=act_date,
-                     author=author, author_role=author_role, ts=ts, note=note,
-                     commitments=json.dumps(commitments if s == step_id else {}, sort_keys=True, ensure_ascii=False))
-                for s in to_write])
+            conn.execute(insert(schema.adhesion_events), rows)
         except IntegrityError:
             raise AdhesionError("already", f"step '{step_id}' was recorded concurrently") from None
+        conn.execute(update(H).where(H.c.id == 1).values(last_seq=seq, last_hash=prev))
         rec, events = _load(conn, adhesion_id)
         return _status(rec, events)
+
+
+def _event_digest(row: dict, istat: str, case_id: str, strategies: str) -> str:
+    """SHA-256 of an event chained to the previous one; covers the adhesion's comune, case and
+    strategies too, so a record edited after the fact (e.g. case d → a) no longer verifies."""
+    parts = [row["prev_hash"], str(row["event_id"]), row["adhesion_id"], istat, case_id, strategies, row["step_id"],
+             row["status"], row["act_ref"], row["act_date"] or "", row["author"], row["author_role"], row["ts"],
+             row["note"], row["commitments"]]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def verify_events(engine: Engine) -> list[str]:
+    """Recomputes the adhesion events' chain; returns the problems found (empty = intact)."""
+    ensure_schema(engine)
+    E, R, H = schema.adhesion_events, schema.adhesions, schema.adhesion_head
+    errors, prev, expected = [], GENESIS, 0
+    with engine.connect() as conn:
+        q = select(E, R.c.istat_code, R.c.case_id, R.c.strategies).select_from(
+            E.outerjoin(R, R.c.adhesion_id == E.c.adhesion_id)).order_by(E.c.event_id)
+        for r in conn.execute(q):
+            expected += 1
+            row = dict(r._mapping)
+            if row["event_id"] != expected:
+                errors.append(f"event {row['event_id']}: expected {expected} (an event is missing)")
+                expected = row["event_id"]
+            if row["istat_code"] is None:
+                errors.append(f"event {row['event_id']}: its adhesion record is missing")
+                continue
+            if row["prev_hash"] != prev:
+                errors.append(f"event {row['event_id']}: does not link to the previous event")
+            if _event_digest(row, row["istat_code"], row["case_id"], row["strategies"]) != row["hash"]:
+                errors.append(f"event {row['event_id']}: hash mismatch (event or adhesion record altered)")
+            prev = row["hash"]
+        head = conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).first()
+        if head is None or head[0] != expected or head[1] != prev:
+            errors.append("chain head does not match the last event: events were removed")
+    return errors
 
 
 def adhesions_of(engine: Engine, istat: str) -> list[AdhesionStatus]:

@@ -17,9 +17,19 @@ adhesions = Table(
     Column("opened_by", String(120), nullable=False),
 )
 
+# Adhesion events are hash-chained like the fund's postings (``adhesion.verify_events``); the
+# head row is the tip of the chain and the lock that serialises writers.
+adhesion_head = Table(
+    "adhesion_chain_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("touched_at", String(40), nullable=False),
+)
+
 adhesion_events = Table(
     "adhesion_events", metadata,
-    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),   # chain sequence
     Column("adhesion_id", String(36), nullable=False, index=True),
     Column("step_id", String(40), nullable=False),
     Column("status", String(10), nullable=False),          # done | not_due
@@ -30,6 +40,8 @@ adhesion_events = Table(
     Column("ts", String(40), nullable=False),
     Column("note", Text, nullable=False),
     Column("commitments", Text, nullable=False),           # JSON object
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     UniqueConstraint("adhesion_id", "step_id", name="uq_adhesion_step"),
 )
 
