@@ -153,3 +153,16 @@ def test_freight_truck_trips_by_hand():
     assert est.heavy_per_day == pytest.approx(veh * 0.30, abs=0.01)
     assert est.heavy_per_year == pytest.approx(round(veh * 0.30, 2) * 300, abs=1)
     assert est.by_municipality["015002"] == pytest.approx(veh * 0.30 * 0.7, abs=0.01)
+
+
+def test_criteria_profile_by_category():
+    hub = dict(GOOD_PROPOSAL, category="last_mile_hub", zero_emission_fleet_share=50)
+    ev = evaluation.evaluate(hub)
+    ids = [r.criterion_id for r in ev.rows]
+    assert "LASTMILE_EV" in ids and "GOODS_MOB" in ids
+    crafts = evaluation.evaluate(dict(GOOD_PROPOSAL, category="crafts"))
+    assert "LASTMILE_EV" not in [r.criterion_id for r in crafts.rows]
+    assert "GOODS_MOB" not in [r.criterion_id for r in crafts.rows]
+    # hub: the logistics total plus LASTMILE_EV 0.5 x 0.10, over weights summing to 1.10
+    base = evaluation.evaluate(GOOD_PROPOSAL).total / 100
+    assert ev.total == pytest.approx(100 * (base * 1.0 + 0.10 * 0.5) / 1.10, abs=0.01)

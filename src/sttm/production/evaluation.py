@@ -4,7 +4,8 @@
 field of the proposal, a kind (``number``, ``bool``, ``level`` 0-3), an optional minimum standard
 (``min_op min_value``: failing it — or not declaring the value — makes the proposal
 non-compliant), a linear score from ``worst`` (0) to ``best`` (1) and a weight. The total is
-``100 * sum(w * s) / sum(w)``; the grade comes from ``data/grades.csv``; a non-compliant
+``100 * sum(w * s) / sum(w)`` over the criteria that apply to the proposal's category
+(column ``applies_to``: ``all`` or a ``;``-separated list of categories); the grade comes from ``data/grades.csv``; a non-compliant
 proposal gets grade ``NC`` whatever its total.
 """
 from __future__ import annotations
@@ -84,6 +85,11 @@ def _coerce(v, kind: str, cid: str, fld: str):
 def evaluate(proposal: dict, criteria: pd.DataFrame | None = None) -> Evaluation:
     """Score ``proposal`` (a mapping of the criteria fields) against the evaluation table."""
     criteria = params.table("evaluation_criteria") if criteria is None else criteria
+    cat = proposal.get("category")
+    if cat and "applies_to" in criteria:
+        # criteria profiles differ by type of activity (STTM 3 §3.3.3): keep those for this category
+        applies = criteria["applies_to"].fillna("all").astype(str)
+        criteria = criteria[[a.strip() in ("", "all") or cat in a.split(";") for a in applies]]
     rows, nc = [], []
     for _, c in criteria.iterrows():
         fld, kind = c["field"], c["kind"]
