@@ -106,6 +106,8 @@ def test_stale_edit_gives_409(app, client):
     stale = client.post("/remix/interventi/T-MI-1/modifica", data={"title": "Seconda", "istat_codes": "015146",
                         "status": "in_corso", "row_version": v, "csrf_token": csrf}, follow_redirects=False)
     assert stale.status_code == 409
+    assert 'data-testid="conflict"' in stale.text and f'name="row_version" value="{v + 1}"' in stale.text
+    assert 'value="Seconda"' in stale.text  # the user's text is kept for a deliberate re-submission
     with app.state.kb.engine.connect() as c:
         rec = registry.get_intervention(c, "T-MI-1")
         trail = registry.audit_trail(c, "T-MI-1")

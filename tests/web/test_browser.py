@@ -95,6 +95,20 @@ def test_filter_changes_count_and_table(bpage):
     page.wait_for_selector(".maplibregl-popup-content")
 
 
+def test_click_on_shared_comune_point_lists_all_projects(bpage):
+    page = bpage
+    _map_ready(page)
+    # T-MI-1 and T-MULTI-1 both sit at Milano's point on surface (no coordinates of their own)
+    xy = page.evaluate("""() => { const f = sttmFiltered()
+        .find(f => f.properties.intervention_id === 'T-MI-1');
+        const p = sttmMap.project(f.geometry.coordinates[0]); const r = sttmMap.getCanvas().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y]; }""")
+    page.mouse.click(*xy)
+    page.wait_for_selector(".maplibregl-popup-content")
+    text = page.inner_text(".maplibregl-popup-content")
+    assert "2 realizzazioni in questo punto" in text and "Parco della Martesana" in text and "Ciclovia Milano-Rho" in text
+
+
 def test_technician_edits_own_and_is_refused_on_other(bpage):
     page = bpage
     page.goto(page.base + "/accedi")

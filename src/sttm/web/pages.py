@@ -401,6 +401,13 @@ async def intervention_update(request: Request, intervention_id: str):
         raw = _form_to_intervention(form, user, old)
         with registry.writing(kb(request).engine) as c:
             registry.update_intervention(c, user, intervention_id, raw, expected)
+    except registry.Conflict as exc:  # show the current record; the user's text stays in the fields
+        with kb(request).engine.connect() as c:
+            current = registry.get_intervention(c, intervention_id)
+        return render(request, "intervention_form.html", {
+            "rec": current, "errors": [str(exc)], "conflict": True, "comuni": _allowed_comuni(request, user),
+            "form": form, "lon": form.get("lon") or "", "lat": form.get("lat") or "", "n_funding": N_FUNDING_ROWS},
+            status=409)
     except ValidationError as exc:
         return render(request, "intervention_form.html", {
             "rec": old, "errors": exc.errors, "comuni": _allowed_comuni(request, user), "form": form,

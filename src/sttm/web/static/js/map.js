@@ -23,6 +23,7 @@
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
   window.sttmMap = map;
+  window.sttmFiltered = () => filtered;  // for tests and debugging
 
   let allInterventions = [];
   let filtered = [];
@@ -56,7 +57,10 @@
       paint: { "circle-radius": name === "interventions" ? 5 : 4, "circle-color": color, "circle-stroke-color": "#ffffff",
                "circle-stroke-width": 1, "circle-opacity": 0.85 } });
     for (const suffix of ["-fill", "-circle"]) {
-      map.on("click", name + suffix, (e) => showPopup(name, e.features[0], e.lngLat));
+      map.on("click", name + suffix, (e) => {
+        if (name === "interventions" && e.features.length > 1) showStack(e.features, e.lngLat);
+        else showPopup(name, e.features[0], e.lngLat);
+      });
       map.on("mouseenter", name + suffix, () => { map.getCanvas().style.cursor = "pointer"; });
       map.on("mouseleave", name + suffix, () => { map.getCanvas().style.cursor = ""; });
     }
@@ -87,6 +91,24 @@
   function showPopup(name, feature, lngLat) {
     popup.setLngLat(lngLat).setHTML(popupHtml(name, feature.properties)).addTo(map);
     if (name === "interventions") highlightRow(feature.properties.intervention_id, true);
+  }
+
+  function showStack(features, lngLat) {
+    // PNRR projects without coordinates share their comune's point: list them instead of hiding all but one
+    const seen = new Set(), items = [];
+    for (const ft of features) {
+      const p = ft.properties;
+      if (seen.has(p.intervention_id)) continue;
+      seen.add(p.intervention_id);
+      items.push(p);
+    }
+    const list = items.slice(0, 12).map((p) => "<li><a href='/remix/interventi/" + encodeURIComponent(p.intervention_id) + "'>" +
+      esc(p.title) + "</a> — " + eur(p.total_cost) + "</li>").join("");
+    const comune = items[0].istat_code;
+    popup.setLngLat(lngLat).setHTML("<h3 class='h6'>" + items.length + " realizzazioni in questo punto</h3>" +
+      "<p class='small text-muted mb-1'>" + esc(label("location_precision", items[0].location_precision)) + "</p>" +
+      "<ul class='small ps-3 mb-1'>" + list + "</ul>" + (items.length > 12 ? "<p class='small mb-1'>… e altre " + (items.length - 12) + " nella tabella sotto la mappa.</p>" : "") +
+      (comune ? "<a href='/comuni/" + encodeURIComponent(comune) + "'>Pagina del comune</a>" : "")).addTo(map);
   }
 
   function currentFilters() {
