@@ -17,18 +17,19 @@ import tomllib
 import weakref
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from functools import lru_cache
 from importlib import resources
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from . import schema
+from sttm.equalization.fund import chain
 from sttm.equalization.fund.errors import Refused
 
 CMM = "cmm"
-GENESIS = "0" * 64
+GENESIS = chain.GENESIS
 _ISTAT = re.compile(r"^\d{6}$")
 STRATEGIES = ("sttm1", "sttm2", "sttm3")
 
@@ -72,19 +73,11 @@ def ensure_schema(engine: Engine) -> None:
         return
     schema.metadata.create_all(engine, checkfirst=True,
                                tables=[schema.adhesions, schema.adhesion_events, schema.adhesion_head])
-    with engine.begin() as conn:
-        if conn.execute(select(schema.adhesion_head.c.id)).first() is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(schema.adhesion_head).values(id=1, last_seq=0, last_hash=GENESIS,
-                                                                     touched_at=_now()))
-            except IntegrityError:
-                pass
+    chain.ensure_head(engine, schema.adhesion_head)
     _READY.add(engine)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+_now = chain.now
 
 
 def known_municipalities(engine: Engine) -> set[str] | None:
@@ -184,8 +177,7 @@ def record_step(engine: Engine, adhesion_id: str, step_id: str, *, act_ref: str,
     with engine.begin() as conn:
         H = schema.adhesion_head
         ts = _now()
-        conn.execute(update(H).where(H.c.id == 1).values(touched_at=ts))     # writer lock, first statement
-        seq, prev = conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).one()
+        seq, prev = chain.lock_head(conn, H, ts)          # writer lock: the transaction's first statement
         rec, events = _load(conn, adhesion_id)
         case = cases()[rec.case_id]
         steps = {s["id"]: s for s in case["steps"]}
@@ -236,7 +228,7 @@ def record_step(engine: Engine, adhesion_id: str, step_id: str, *, act_ref: str,
             conn.execute(insert(schema.adhesion_events), rows)
         except IntegrityError:
             raise AdhesionError("already", f"step '{step_id}' was recorded concurrently") from None
-        conn.execute(update(H).where(H.c.id == 1).values(last_seq=seq, last_hash=prev))
+        chain.set_head(conn, H, seq, prev)
         rec, events = _load(conn, adhesion_id)
         return _status(rec, events)
 
@@ -272,7 +264,7 @@ def verify_events(engine: Engine) -> list[str]:
             if _event_digest(row, row["istat_code"], row["case_id"], row["strategies"]) != row["hash"]:
                 errors.append(f"event {row['event_id']}: hash mismatch (event or adhesion record altered)")
             prev = row["hash"]
-        head = conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).first()
+        head = chain.read_head(conn, H)
         if head is None or head[0] != expected or head[1] != prev:
             errors.append("chain head does not match the last event: events were removed")
     return errors

@@ -13,7 +13,6 @@ import re
 import tomllib
 import weakref
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from fractions import Fraction
 from functools import lru_cache
 from importlib import resources
@@ -21,8 +20,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
 
-from sttm.equalization.fund import Ledger, LedgerRefused, disbursement, public_utility_categories
+from sttm.equalization.fund import Ledger, disbursement, public_utility_categories
 
+from sttm.equalization.fund import chain
 from sttm.equalization.fund.errors import Refused
 from sttm.equalization.fund.money import eur_to_cents
 
@@ -64,8 +64,7 @@ def ensure_schema(engine: Engine) -> None:
     _READY.add(engine)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+_now = chain.now
 
 
 # ------------------------------------------------------------------------------------ scoring

@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
                         UniqueConstraint)
 
+from sttm.equalization.fund.chain import head_table
+
 metadata = MetaData()
 
 adhesions = Table(
@@ -19,13 +21,7 @@ adhesions = Table(
 
 # Adhesion events are hash-chained like the fund's postings (``adhesion.verify_events``); the
 # head row is the tip of the chain and the lock that serialises writers.
-adhesion_head = Table(
-    "adhesion_chain_head", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("last_seq", BigInteger, nullable=False),
-    Column("last_hash", String(64), nullable=False),
-    Column("touched_at", String(40), nullable=False),
-)
+adhesion_head = head_table("adhesion_chain_head", metadata)
 
 adhesion_events = Table(
     "adhesion_events", metadata,

@@ -32,20 +32,19 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from itertools import groupby
 from operator import itemgetter
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from . import schema
+from . import chain, schema
 from .errors import Refused
 
-GENESIS = "0" * 64
+GENESIS = chain.GENESIS
 CMM = "cmm"
 _ISTAT = re.compile(r"^\d{6}$")
 _ACCOUNT = re.compile(r"^(fund|comune:\d{6}|use:[a-z0-9_]+|source:[a-z0-9_:.\-]+|quota:[a-z0-9_]+)$")
@@ -268,8 +267,7 @@ def _digest(prev_hash: str, seq: int, uid: str, ts: str, p: Posting) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+_now = chain.now
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -290,13 +288,7 @@ def _default_rights(engine: Engine) -> Callable[[str, str], bool]:
 def ensure_schema(engine: Engine) -> None:
     """Creates the fund tables (if missing) and the chain head row."""
     schema.metadata.create_all(engine, checkfirst=True)
-    with engine.begin() as conn:
-        if conn.execute(select(schema.chain_head.c.id)).first() is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(schema.chain_head).values(id=1, last_seq=0, last_hash=GENESIS, touched_at=_now()))
-            except IntegrityError:
-                pass
+    chain.ensure_head(engine, schema.chain_head)
 
 
 class Ledger:
@@ -346,10 +338,10 @@ class Ledger:
         H, P, L, B = schema.chain_head, schema.postings, schema.lines, schema.balances
         ts = _now()
         # First statement: take the writer lock (row lock on PostgreSQL, RESERVED lock on SQLite).
-        res = conn.execute(update(H).where(H.c.id == 1).values(touched_at=ts))
-        if res.rowcount != 1:
+        tip = chain.lock_head(conn, H, ts)
+        if tip is None:
             raise LedgerRefused("no_chain", "fund chain head missing: run ensure_schema()")
-        seq, prev = conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).one()
+        seq, prev = tip
         self._check_reversals(conn, postings)
         keys = sorted({(ln.section, ln.account) for p in postings for ln in p.lines})
         current: dict[tuple[str, str], int | None] = {k: None for k in keys}
@@ -400,7 +392,7 @@ class Ledger:
             from sqlalchemy import bindparam
             conn.execute(update(B).where(B.c.section == bindparam("s"), B.c.account == bindparam("a"))
                          .values(balance=bindparam("b"), updated_seq=bindparam("u")), upd)
-        conn.execute(update(H).where(H.c.id == 1).values(last_seq=seq, last_hash=prev))
+        chain.set_head(conn, H, seq, prev)
         return posted
 
     def _check_reversals(self, conn, postings: list[Posting]) -> None:

@@ -10,15 +10,11 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Column, ForeignKeyConstraint, Integer, MetaData, PrimaryKeyConstraint,
                         String, Table, Text)
 
+from .chain import head_table
+
 metadata = MetaData()
 
-chain_head = Table(
-    "fund_chain_head", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("last_seq", BigInteger, nullable=False),
-    Column("last_hash", String(64), nullable=False),
-    Column("touched_at", String(40), nullable=False),
-)
+chain_head = head_table("fund_chain_head", metadata)
 
 postings = Table(
     "fund_postings", metadata,
