@@ -110,6 +110,8 @@ def test_property_filters_and_errors(client, synth_kb):
     assert client.get("/ogcapi/collections/synthetic/items?value=3").json()["numberMatched"] == 1
     assert client.get("/ogcapi/collections/synthetic/items?nonexistent=1").status_code == 400
     assert client.get("/ogcapi/collections/synthetic/items?limit=0").status_code == 400
+    capped = client.get("/ogcapi/collections/synthetic/items?limit=50000").json()  # capped, not an error
+    assert capped["numberReturned"] == N
     assert client.get("/ogcapi/collections/synthetic/items?bbox=1,2,3").status_code == 400
     assert client.get("/ogcapi/collections/nope/items").status_code == 404
     assert client.get("/ogcapi/collections/synthetic/items/zzz").status_code == 404

@@ -319,7 +319,8 @@ def make_router(cache: LayerCache) -> APIRouter:
     async def items(
         request: Request,
         collectionId: str,
-        limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+        limit: int = Query(DEFAULT_LIMIT, ge=1, le=2**31 - 1,
+                           description=f"numero massimo di elementi (oltre {MAX_LIMIT} vale {MAX_LIMIT})"),
         offset: int = Query(0, ge=0, le=10_000_000),
         bbox: str | None = Query(None, description="minx,miny,maxx,maxy (bbox-crs, default CRS84)"),
         bbox_crs: str | None = Query(None, alias="bbox-crs"),
@@ -328,6 +329,7 @@ def make_router(cache: LayerCache) -> APIRouter:
         f: str | None = Query(None),
     ) -> Response:
         _check_f(f)
+        limit = min(limit, MAX_LIMIT)  # OGC API Part 1: a larger limit is not an error, the maximum applies
         entry = cache.get(collectionId)
         if entry is None:
             raise HTTPException(404, f"collezione {collectionId!r} inesistente")
