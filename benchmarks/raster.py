@@ -33,6 +33,7 @@ import json, sys, time, resource
 sys.path.insert(0, sys.argv[3])
 import numpy as np
 import invest_validate as iv
+import rasterio  # imported before timing, as InVEST's runner imports its model (and GDAL) first
 from sttm.sustainability.raster import write_geotiff, read_raster
 model, inputs, outdir = sys.argv[1], json.loads(sys.argv[2]), sys.argv[4]
 iv.PARAMS.update(json.loads(sys.argv[5]))

@@ -175,8 +175,9 @@ def write_geotiff(path: str | Path, array: np.ndarray, like: Grid, nodata: float
 
 
 def _class_index(lulc: Grid, table: LandcoverTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(index of each pixel's class in ``uniq`` (0 on nodata), valid mask, uniq codes); fails on
-    classes missing from the table, naming them."""
+    """(index of each pixel's class in ``uniq``, ``len(uniq)`` on nodata; valid mask; uniq codes).
+    Fails on classes missing from the table, naming them. Append NaN to a per-class table and
+    index it with the result to get a per-pixel array with NaN on nodata in one gather."""
     valid = lulc.valid()
     data = lulc.data
     if not np.issubdtype(data.dtype, np.integer):
@@ -199,23 +200,24 @@ def _class_index(lulc: Grid, table: LandcoverTable) -> tuple[np.ndarray, np.ndar
         raise RasterInputError(f"{lulc.path}: land-cover class(es) {missing[:20]} not in the table {table.name} "
                                f"(column 'lucode'); add them or reclassify the raster")
     if direct:
-        pos = np.zeros(hi + 1, np.int32)
+        pos = np.full(hi + 2, uniq.size, np.int32)
         pos[uniq] = np.arange(uniq.size, dtype=np.int32)
-        idx = pos[np.where(valid, data, uniq[0])]
+        idx = pos[np.where(valid, data, hi + 1)]
     else:
         idx = np.searchsorted(uniq, np.where(valid, data, uniq[0])).astype(np.int32)
+        idx[~valid] = uniq.size
     return idx, valid, uniq
+
+
+def _ext(values: np.ndarray) -> np.ndarray:
+    """Per-class table + a NaN slot for the nodata sentinel."""
+    return np.append(np.asarray(values, np.float64), np.nan)
 
 
 def _classes_lookup(lulc: Grid, table: LandcoverTable, columns: tuple[str, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Map land-cover codes to parameter arrays (NaN where nodata); fail on unknown classes."""
     idx, valid, uniq = _class_index(lulc, table)
-    out = {}
-    for col in columns:
-        arr = table.column(col).reindex(uniq).to_numpy(dtype=np.float64)[idx]
-        arr[~valid] = np.nan
-        out[col] = arr
-    return out, valid
+    return {col: _ext(table.column(col).reindex(uniq).to_numpy(np.float64))[idx] for col in columns}, valid
 
 
 # --------------------------------------------------------------------------- kernels & convolution
@@ -316,35 +318,36 @@ def curve_number_runoff(lulc: Grid, soil_group: Grid | int | str, table: Landcov
     with np.errstate(divide="ignore", invalid="ignore"):
         s_tab = np.where(cn_table == 0, 100000.0, 25400.0 / cn_table - 254.0)
         q_tab = np.where(p <= lam * s_tab, 0.0, (p - lam * s_tab) ** 2 / (p + (1 - lam) * s_tab))
+    n = uniq.size
     if isinstance(soil_group, Grid):
         if soil_group.data.shape != lulc.data.shape:
             raise RasterInputError(f"{soil_group.path}: soil raster {soil_group.data.shape} not aligned with "
                                    f"land cover {lulc.data.shape}")
-        valid = valid & soil_group.valid()
+        sv = soil_group.valid()
         g = soil_group.data
-        bad = valid & ((g < 1) | (g > 4))
+        bad = valid & sv & ((g < 1) | (g > 4))
         if bad.any():
             raise RasterInputError(f"{soil_group.path}: soil group values must be 1–4 (A–D); found "
                                    f"{sorted(np.unique(g[bad]).tolist())[:10]}")
-        flat = idx * 4 + np.where(valid, g - 1, 0)
+        del bad
+        idx[~sv] = n                                   # no soil group → nodata
+        valid = valid & sv
+        flat = idx * 4 + np.where(sv, g - 1, 0).astype(np.int32)
     else:
         idx_g = "ABCD".index(str(soil_group).upper()) if str(soil_group).upper() in "ABCD" else int(soil_group) - 1
         if not 0 <= idx_g <= 3:
             raise RasterInputError(f"soil group {soil_group!r}: use A–D or 1–4")
-        flat = idx * 4 + idx_g
-    cn = cn_table.ravel()[flat]
-    q = q_tab.ravel()[flat]
-    del flat
-    cn[~valid] = np.nan
-    q[~valid] = np.nan
+        flat = idx * 4 + np.int32(idx_g)
+    del idx
     if not valid.any():
         raise RasterInputError(f"{lulc.path}: no pixel with both land cover and soil group")
-    ri = 1.0 - q / p
     area = lulc.pixel_area
-    out = {"cn": cn, "q_mm": q, "runoff_m3": q * area * 1e-3, "retention_index": ri,
-           "retention_m3": ri * p * area * 1e-3}
-    out["total_runoff_m3"] = float(np.nansum(out["runoff_m3"]))
-    out["total_retention_m3"] = float(np.nansum(out["retention_m3"]))
+    tabs = {"cn": cn_table, "q_mm": q_tab, "runoff_m3": q_tab * area * 1e-3, "retention_index": 1.0 - q_tab / p,
+            "retention_m3": (1.0 - q_tab / p) * p * area * 1e-3}
+    counts = np.bincount(flat.ravel(), minlength=4 * n + 4)[:4 * n]
+    out: dict = {k: np.append(v.ravel(), [np.nan] * 4)[flat] for k, v in tabs.items()}
+    out["total_runoff_m3"] = float(np.sum(counts * tabs["runoff_m3"].ravel()))
+    out["total_retention_m3"] = float(np.sum(counts * tabs["retention_m3"].ravel()))
     return out
 
 
@@ -367,9 +370,7 @@ def urban_cooling(lulc: Grid, table: LandcoverTable, t_ref: float, uhi_max: floa
     ws = np.asarray(weights, float) / float(np.sum(weights))
 
     def per_pixel(values: np.ndarray) -> np.ndarray:
-        arr = values[idx]
-        arr[~valid] = np.nan
-        return arr
+        return _ext(values)[idx]
 
     if cc_method == "factors" and isinstance(et0, Grid):
         if et0.data.shape != lulc.data.shape:
