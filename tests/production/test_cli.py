@@ -60,7 +60,7 @@ def test_cli_end_to_end(tmp_path, scene):
     kb = _kb_with_territory(db, scene)
     f = _files(tmp_path, scene)
     _run_all(db, f)
-    p = kb.read_layer("productive_poles").set_index("area_id")
+    p = kb.read_layer("productive_poles").set_index("pole_id")
     assert p.loc["pgt:P1", "verdict"] == "polo" and p.loc["pgt:P2", "failed_rules"] == "POLE_SIZE"
     s = kb.read_layer("production_sites").set_index("site_id")
     # same hand-worked values as test_worked_cases, now through files, DUSAF (brownfield 134, homes 1121) and the KB

@@ -166,3 +166,25 @@ def test_criteria_profile_by_category():
     # hub: the logistics total plus LASTMILE_EV 0.5 x 0.10, over weights summing to 1.10
     base = evaluation.evaluate(GOOD_PROPOSAL).total / 100
     assert ev.total == pytest.approx(100 * (base * 1.0 + 0.10 * 0.5) / 1.10, abs=0.01)
+
+
+def test_two_areas_split_by_a_road_form_one_pole(scene):
+    """12 ha + 12 ha separated by a 20 m road: each alone fails POLE_SIZE, the agglomeration (24 ha) passes."""
+    import geopandas as gpd
+    from conftest import B
+    pgt = gpd.GeoDataFrame({"zona": ["produttivo", "logistica"], "cod": ["W", "E"]},
+                           geometry=[B(1000, 1000, 1400, 1300), B(1420, 1000, 1820, 1300)], crs="EPSG:32632")
+    areas = importers.build_productive_areas([importers.import_pgt(pgt, "zona", id_field="cod")],
+                                             municipalities=scene["municipalities"])
+    lone = poles.recognise(accessibility.compute(areas, _pipeline(scene)[1]).assign(flood_high_share=0.02,
+                                                                                     excluded_share=0.0))
+    fr = dict(zip(lone["area_id"], lone["failed_rules"]))
+    # W: only size; E: size, and the school is hypot(120, 1000) = 1007 m away (> 1 km)
+    assert fr == {"pgt:W": "POLE_SIZE", "pgt:E": "POLE_SIZE,POLE_SERVICES"}
+    cl = poles.cluster(areas)
+    assert len(cl) == 1 and cl.iloc[0]["pole_id"] == "pgt:E" and cl.iloc[0]["members"] == "pgt:E,pgt:W"
+    assert cl.iloc[0]["area_m2"] == pytest.approx(2 * 400 * 300)
+    acc = _pipeline(scene)[1]
+    pole = poles.recognise(accessibility.compute(cl, acc).assign(flood_high_share=0.02, excluded_share=0.0))
+    assert pole.iloc[0]["verdict"] == "polo", pole.iloc[0]["reason"]
+    assert len(poles.cluster(areas, gap_m=10)) == 2          # a narrower gap keeps them apart

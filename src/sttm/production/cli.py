@@ -116,15 +116,17 @@ def constraints_cmd(layer: list[str] = typer.Option([], "--layer", help="ID=FILE
 @production_app.command("poles")
 def poles_cmd(rules: Optional[Path] = typer.Option(None, help="tabella regole alternativa (stesse colonne di "
                                                                "pole_rules.csv)"),
+              gap: Optional[float] = typer.Option(None, help="distanza (m) entro cui aree vicine formano un unico "
+                                                             "agglomerato (default params.toml pole_cluster_gap_m)"),
               db: Optional[str] = DbOption):
     """Riconosce i poli produttivi di rilevanza sovracomunale con la motivazione di ogni esito."""
     from . import pipeline
     kb = _kb(db)
-    rep, out = _run(lambda: pipeline.run_poles(kb, rules))
+    rep, out = _run(lambda: pipeline.run_poles(kb, rules, gap))
     _print_report(rep)
-    t = Table("area", "comune", "ha", "esito", "regole non soddisfatte")
+    t = Table("agglomerato", "aree", "comune", "ha", "esito", "regole non soddisfatte")
     for _, r in out.sort_values("area_ha", ascending=False).head(30).iterrows():
-        t.add_row(str(r["area_id"]), str(r["comune"]), f"{r['area_ha']:,.1f}", r["verdict_label"],
+        t.add_row(str(r["pole_id"]), str(r["n_members"]), str(r["comune"]), f"{r['area_ha']:,.1f}", r["verdict_label"],
                   r["failed_rules"] or "—")
     console.print(t)
 
@@ -204,7 +206,7 @@ def params_cmd(name: str = typer.Argument("pole_rules", help="taxonomy, source_c
 
 @production_app.command("report")
 def report_cmd(kind: str = typer.Argument(..., help="pole | site | proposal"),
-               ref: str = typer.Argument(..., help="area_id del polo, site_id del sito, o file TOML della proposta"),
+               ref: str = typer.Argument(..., help="pole_id del polo, site_id del sito, o file TOML della proposta"),
                out: Path = typer.Option(..., "--out", help="file .html o .pdf"),
                db: Optional[str] = DbOption):
     """Rapporto in italiano (HTML o PDF) per un polo, un sito candidato o una proposta."""

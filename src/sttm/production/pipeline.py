@@ -13,7 +13,7 @@ layer                        key           content
 ``production_junctions``     junction_id   motorway junctions
 ``production_constraints``   constraint_id exclusion / attention polygons (dissolved, buffered)
 ``production_land_status``   land_id       excluded / attention / eligible land per comune
-``productive_poles``         area_id       pole verdict with the reason
+``productive_poles``         pole_id       agglomerations of areas: pole verdict with the reason
 ``production_sites``         site_id       candidate sites: constraints, factors, suitability
 ``production_proposals``     proposal_id   evaluation (total, grade) and freight of proposals
 =========================== ============= ====================================================
@@ -243,28 +243,40 @@ def load_constraints(kb) -> constraints.ConstraintSet:
 
 
 # ----------------------------------------------------------------------------- poles
-def run_poles(kb, rules_path=None) -> tuple[Report, gpd.GeoDataFrame]:
+def run_poles(kb, rules_path=None, gap_m: float | None = None) -> tuple[Report, gpd.GeoDataFrame]:
+    """Group the productive areas into agglomerations and apply the pole rule table to each."""
     rep = Report()
     areas = read_optional(kb, "productive_areas")
     if areas is None:
         raise ProductionInputError("nessuna area produttiva: eseguire prima 'sttm production import'")
+    clusters = poles.cluster(areas, gap_m)
+    mun = read_optional(kb, "municipalities")
+    clusters = importers.assign_municipality(clusters, mun)
+    clusters = accessibility.compute(clusters, access_inputs(kb, rep, areas))
     cs = load_constraints(kb)
     rep.not_used += [f"vincoli: {m}" for m in cs.missing]
-    share = constraints.flood_share_by_comune(read_optional(kb, "hazard", rep),
-                                              read_optional(kb, "municipalities"))
-    areas["flood_high_share"] = areas["istat_code"].map(share).astype(float)
-    areas = constraints.overlay_sites(areas, cs)
+    share = constraints.flood_share_by_comune(read_optional(kb, "hazard", rep), mun)
+    clusters["flood_high_share"] = clusters["istat_code"].map(share).astype(float)
+    clusters = constraints.overlay_sites(clusters, cs)
+    clusters["size_class"] = importers.size_class(clusters["area_m2"].to_numpy())
     rules = params.table("pole_rules", rules_path) if rules_path else None
-    out = poles.recognise(areas, rules)
-    cols = ["area_id", "name", "category", "category_label", "istat_code", "comune", "area_m2", "area_ha",
-            "size_class", "dist_primary_road_m", "dist_motorway_junction_m", "dist_rail_station_m",
-            "pt_stops_800m", "services_1km", "workforce_pt", "flood_high_share", "excluded_share",
-            "excluded_by", "attention_by", "verdict", "verdict_label", "failed_rules", "reason", "geometry"]
+    out = poles.recognise(clusters, rules)
+    cols = ["pole_id", "members", "n_members", "name", "category", "category_label", "istat_code", "comune",
+            "n_comuni", "area_m2", "area_ha", "size_class", "n_firms", "employees", "dist_primary_road_m",
+            "dist_motorway_junction_m", "dist_rail_station_m", "pt_stops_800m", "services_1km", "workforce_pt",
+            "flood_high_share", "excluded_share", "excluded_by", "attention_by", "verdict", "verdict_label",
+            "failed_rules", "reason", "geometry"]
     out = gpd.GeoDataFrame(out[cols], geometry="geometry", crs=CRS)
-    _write(kb, rep, "productive_poles", out, "area_id", "Poli produttivi di rilevanza sovracomunale (STTM 3)",
-           "Esito del riconoscimento per ogni area produttiva esistente, con la motivazione (tabella regole "
-           "pole_rules.csv)")
+    rep.notes.append(f"{len(areas)} aree produttive raggruppate in {len(out)} agglomerati "
+                     f"(distanza massima {poles_gap(gap_m):g} m)")
+    _write(kb, rep, "productive_poles", out, "pole_id", "Poli produttivi di rilevanza sovracomunale (STTM 3)",
+           "Esito del riconoscimento per ogni agglomerato di aree produttive esistenti, con la motivazione "
+           "(tabella regole pole_rules.csv)")
     return rep, out
+
+
+def poles_gap(gap_m):
+    return params.scalar("pole_cluster_gap_m") if gap_m is None else float(gap_m)
 
 
 # ----------------------------------------------------------------------------- sites

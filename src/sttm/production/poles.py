@@ -13,7 +13,10 @@ import operator
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
+from shapely import STRtree
 
 from . import params
 
@@ -101,4 +104,38 @@ def recognise(areas: gpd.GeoDataFrame, rules: pd.DataFrame | None = None) -> gpd
         failed.append(",".join(r.rule_id for r in ev["rules"]
                                if r.outcome == "fail" and ev["groups"][r.group] == "fail"))
     out["verdict"], out["verdict_label"], out["reason"], out["failed_rules"] = verdicts, labels, reasons, failed
+    return out
+
+
+def cluster(areas: gpd.GeoDataFrame, gap_m: float | None = None) -> gpd.GeoDataFrame:
+    """Group areas closer than ``gap_m`` (e.g. split by a road) into agglomerations.
+
+    A pole is a productive *agglomeration*: its size is the sum of its members' areas. The cluster
+    id is the smallest member ``area_id``, so a lone area keeps its own id. Columns: ``pole_id``,
+    ``members``, ``n_members``, ``area_m2``, ``area_ha``, ``category`` (largest by area), ``name``,
+    ``n_firms``, ``employees``, geometry = union of the members.
+    """
+    gap = params.scalar("pole_cluster_gap_m") if gap_m is None else float(gap_m)
+    a = areas.reset_index(drop=True)
+    g = a.geometry.to_numpy()
+    blobs = shapely.get_parts(shapely.union_all(shapely.buffer(g, gap / 2)))
+    ai, ci = STRtree(blobs).query(g, predicate="within")
+    cid = np.full(len(a), -1)
+    cid[ai] = ci
+    rows = []
+    for c in np.unique(cid):
+        m = a[cid == c]
+        area = m.area.to_numpy()
+        by_cat = pd.Series(area, index=m["category"].to_numpy()).groupby(level=0).sum()
+        names = [n for n in m.get("name", pd.Series(dtype=object)) if isinstance(n, str) and n and n != "None"]
+        emp = m["employees"] if "employees" in m else pd.Series(dtype=float)
+        rows.append({
+            "pole_id": min(m["area_id"]), "members": ",".join(sorted(m["area_id"])), "n_members": len(m),
+            "name": names[0] if names else None, "category": by_cat.idxmax(),
+            "area_m2": round(float(area.sum()), 1), "area_ha": round(float(area.sum()) / 1e4, 2),
+            "n_firms": int(m["n_firms"].sum()) if "n_firms" in m else 0,
+            "employees": float(emp.sum()) if emp.notna().any() else np.nan,
+            "geometry": shapely.union_all(m.geometry.to_numpy())})
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=areas.crs)
+    out["category_label"] = [params.category_label(c) for c in out["category"]]
     return out

@@ -59,11 +59,11 @@ def _row(kb, layer: str, key: str, value: str):
     return hit.iloc[0]
 
 
-def pole_report(kb, area_id: str) -> str:
-    r = _row(kb, "productive_poles", "area_id", area_id)
+def pole_report(kb, pole_id: str) -> str:
+    r = _row(kb, "productive_poles", "pole_id", pole_id)
     ev = poles.evaluate_area(r)
     return render_html(PKG, "pole.html.j2", {
-        "title": f"Polo produttivo – {r['name'] or r['area_id']}", "a": r, "ev": ev,
+        "title": f"Polo produttivo – {r['name'] or r['pole_id']}", "a": r, "ev": ev,
         "map_svg": _map(kb, r.geometry, "Area produttiva"),
         "rules_status": params.table("pole_rules")[["rule_id", "reference", "status", "note"]].to_dict("records")})
 

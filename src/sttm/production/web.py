@@ -11,7 +11,7 @@ router = APIRouter(prefix="/sttm3", tags=["STTM 3 – produzione e logistica"])
 TITLE = "STTM 3 – Produzione e logistica"
 HOME = "/sttm3"
 
-_TABLES = {"poli": ("productive_poles", ["area_id", "name", "category_label", "comune", "area_ha", "verdict_label",
+_TABLES = {"poli": ("productive_poles", ["pole_id", "n_members", "name", "category_label", "comune", "area_ha", "verdict_label",
                                          "failed_rules"]),
            "siti": ("production_sites", ["site_id", "name", "comune", "suitability", "suitability_label", "reason"]),
            "proposte": ("production_proposals", ["proposal_id", "name", "category", "total", "grade", "verdict",
@@ -42,11 +42,11 @@ async def table_json(request: Request, what: str):
     return JSONResponse(_records(request.app.state.kb, name, cols))
 
 
-@router.get("/poli/{area_id:path}", response_class=HTMLResponse)
-async def pole_page(request: Request, area_id: str):
+@router.get("/poli/{pole_id:path}", response_class=HTMLResponse)
+async def pole_page(request: Request, pole_id: str):
     from .reports import pole_report
     try:
-        return HTMLResponse(pole_report(request.app.state.kb, area_id))
+        return HTMLResponse(pole_report(request.app.state.kb, pole_id))
     except ProductionInputError as exc:
         raise HTTPException(404, str(exc)) from exc
 
