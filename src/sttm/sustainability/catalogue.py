@@ -1,5 +1,7 @@
 """The NBS catalogue as data: ``data/nbs_types.csv`` (what each solution is) and
 ``data/nbs_parameters.csv`` (long format: one row per parameter value with unit, source, status).
+``sealed`` marks sealed surfaces (impermeabilizzate: asphalt, concrete, roofs, cool paving, fountain
+basins), the basis of the imperviousness indicator.
 
 >>> cat = load_catalogue()
 >>> cat["rain_garden"].value("storage_depth_mm")
@@ -42,6 +44,7 @@ class NBS:
     sheets: tuple[str, ...]
     green_area: bool
     rie_green: bool
+    sealed: bool
     description_it: str
     params: dict[str, float] = field(repr=False)
     sources: dict[str, tuple[str, str, str]] = field(repr=False)  # parameter -> (unit, source, status)
@@ -126,7 +129,8 @@ def load_catalogue(types_csv: str | Path | None = None, params_csv: str | Path |
         if missing:
             raise CatalogueError(f"{pname}: NBS {nid!r} lacks parameters {missing}")
         cat[nid] = NBS(nid, t["kind"], t["name_it"], t.get("name_en", ""), tuple(t["sheets"].split(";")),
-                       t["green_area"] == "1", t["rie_green"] == "1", t.get("description_it", ""),
+                       t["green_area"] == "1", t["rie_green"] == "1", t.get("sealed", "0") == "1",
+                       t.get("description_it", ""),
                        params[nid], sources[nid])
     cat.table = long
     return cat

@@ -150,8 +150,8 @@ def evaluate_flood(site: FloodSite, params: Params | None = None, catalogue: Cat
         raise SiteInputError("field 'design_storm_mm' must be > 0")
 
     # step 1 — place
-    imperv_before = sum(s.area_m2 for s in before if cat[s.nbs_id].value("runoff_coeff") >= 1.0) / S
-    imperv_after = sum(s.area_m2 for s in after if cat[s.nbs_id].value("runoff_coeff") >= 1.0) / S
+    imperv_before = sum(s.area_m2 for s in before if cat[s.nbs_id].sealed) / S
+    imperv_after = sum(s.area_m2 for s in after if cat[s.nbs_id].sealed) / S
     hz = hazard_class(site.hazard, site.municipality_area_km2, params)
     priority = imperv_before >= 0.5 and (crit == "A" or hz["class"] == "alta")
     step1 = {
