@@ -167,3 +167,24 @@ def test_geopackage_opens_in_gdal(tmp_path):
     with open(path, "rb") as f:
         header = f.read(100)
     assert header[68:72] == b"GPKG"
+
+
+def test_geopackage_spatial_index(tmp_path):
+    """The R-tree index is there, GDAL uses it, and it follows edits made outside sttm (as in QGIS)."""
+    import sqlite3
+    path = tmp_path / "kb.gpkg"
+    kb = open_kb(path)
+    kb.write_layer("prova", sample(), META, key="code")
+    kb.write_layer("prova", sample(3), META, key="code")  # replaced: the old index must go too
+    with kb.engine.begin() as conn:  # an edit through SQL, as a QGIS user would make
+        conn.exec_driver_sql("DELETE FROM prova WHERE code = 'k0'")
+    kb.dispose()
+    info = pyogrio.read_info(path, layer="prova")
+    assert info["capabilities"]["fast_spatial_filter"] is True
+    with sqlite3.connect(path) as raw:
+        ids = sorted(r[0] for r in raw.execute("SELECT id FROM rtree_prova_geom"))
+        fids = sorted(r[0] for r in raw.execute("SELECT fid FROM prova"))
+    assert ids == fids and len(ids) == 2
+    b = sample(3).to_crs(32632).geometry.iloc[2].bounds
+    hit = pyogrio.read_dataframe(path, layer="prova", bbox=b)
+    assert hit["code"].tolist() == ["k2"]

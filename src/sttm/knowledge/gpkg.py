@@ -39,6 +39,9 @@ BASE_DDL = [
         description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
         min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
         CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id))""",
+    """CREATE TABLE IF NOT EXISTS gpkg_extensions (
+        table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL,
+        scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))""",
     """CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
         table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
         srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
@@ -92,3 +95,56 @@ def decode(blobs) -> np.ndarray:
         hlen = 8 + _ENVELOPE_BYTES[(b[3] >> 1) & 0x07]
         wkbs.append(b[hlen:])
     return shapely.from_wkb(np.array(wkbs, dtype=object))
+
+
+RTREE_DEFINITION = "http://www.geopackage.org/spec120/#extension_rtree"
+
+
+def rtree_triggers_ddl(table: str) -> list[str]:
+    """The maintenance triggers of the spec's R-tree spatial index of ``table.geom`` (GeoPackage 1.2
+    §F.3). They call ST_MinX…ST_IsEmpty: GDAL/QGIS provide them, and so does ``register_functions``
+    on our own connections. We create them after a bulk load (the index is filled in one go)."""
+    r, t = f'"rtree_{table}_geom"', f'"{table}"'
+    return [
+        f"CREATE TRIGGER \"rtree_{table}_geom_insert\" AFTER INSERT ON {t} WHEN (new.geom NOT NULL AND "
+        f"NOT ST_IsEmpty(NEW.geom)) BEGIN INSERT OR REPLACE INTO {r} VALUES (NEW.fid, ST_MinX(NEW.geom), "
+        f"ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END",
+        f"CREATE TRIGGER \"rtree_{table}_geom_update1\" AFTER UPDATE OF geom ON {t} WHEN OLD.fid = NEW.fid AND "
+        f"(NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) BEGIN INSERT OR REPLACE INTO {r} VALUES (NEW.fid, "
+        f"ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END",
+        f"CREATE TRIGGER \"rtree_{table}_geom_update2\" AFTER UPDATE OF geom ON {t} WHEN OLD.fid = NEW.fid AND "
+        f"(NEW.geom ISNULL OR ST_IsEmpty(NEW.geom)) BEGIN DELETE FROM {r} WHERE id = OLD.fid; END",
+        f"CREATE TRIGGER \"rtree_{table}_geom_update3\" AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND "
+        f"(NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) BEGIN DELETE FROM {r} WHERE id = OLD.fid; "
+        f"INSERT OR REPLACE INTO {r} VALUES (NEW.fid, ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), "
+        f"ST_MaxY(NEW.geom)); END",
+        f"CREATE TRIGGER \"rtree_{table}_geom_update4\" AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND "
+        f"(NEW.geom ISNULL OR ST_IsEmpty(NEW.geom)) BEGIN DELETE FROM {r} WHERE id IN (OLD.fid, NEW.fid); END",
+        f"CREATE TRIGGER \"rtree_{table}_geom_delete\" AFTER DELETE ON {t} WHEN old.geom NOT NULL "
+        f"BEGIN DELETE FROM {r} WHERE id = OLD.fid; END",
+    ]
+
+
+def _envelope(blob):
+    """(minx, maxx, miny, maxy, empty) of a GeoPackage blob, for the SQL functions below."""
+    if blob is None:
+        return None
+    b = bytes(blob)
+    flags = b[3]
+    if flags & 0x10:
+        return (None, None, None, None, True)
+    if (flags >> 1) & 0x07:
+        return (*struct.unpack("<4d", b[8:40]), False)
+    g = shapely.from_wkb(b[8:])
+    minx, miny, maxx, maxy = g.bounds
+    return (minx, maxx, miny, maxy, g.is_empty)
+
+
+def register_functions(dbapi_conn) -> None:
+    """ST_MinX/MaxX/MinY/MaxY/IsEmpty on GeoPackage blobs, so the R-tree triggers run in our
+    connections as they do in GDAL's."""
+    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        dbapi_conn.create_function(name, 1, lambda blob, i=i: (_envelope(blob) or (None,) * 5)[i],
+                                   deterministic=True)
+    dbapi_conn.create_function("ST_IsEmpty", 1, lambda blob: None if blob is None else int(_envelope(blob)[4]),
+                               deterministic=True)

@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, select
 
 from .. import ANALYSIS_CRS, ANALYSIS_EPSG
 from ..config import current_user, default_db
@@ -104,6 +104,7 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_connect(dbapi_conn, _record):
         # We drive transactions ourselves (BEGIN below), so DDL is transactional too.
         dbapi_conn.isolation_level = None
+        gpkg.register_functions(dbapi_conn)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 60000")
         cur.execute("PRAGMA journal_mode = WAL")
@@ -138,6 +139,10 @@ class KnowledgeBase:
     def __repr__(self) -> str:
         where = self.path if self.path else self.engine.url.render_as_string(hide_password=True)
         return f"KnowledgeBase({self.backend}: {where})"
+
+    @property
+    def _placeholder(self) -> str:
+        return "?" if self.backend == "gpkg" else "%s"
 
     # ------------------------------------------------------------------ transactions
     @contextlib.contextmanager
@@ -291,9 +296,11 @@ class KnowledgeBase:
         idx = {k: i for i, k in enumerate(p.keys)}
         opening = added + changed_keys
         if opening:
-            conn.execute(fv.insert(), [dict(layer=p.name, fkey=k, v_from=version, v_to=None,
-                                            fhash=p.fhashes[idx[k]], props=p.props_json[idx[k]],
-                                            geom_wkb=p.wkb[idx[k]]) for k in opening])
+            ph = self._placeholder
+            rows = [(p.name, k, version, p.fhashes[idx[k]], p.props_json[idx[k]], p.wkb[idx[k]]) for k in opening]
+            for chunk in _chunks(rows, 5000):
+                conn.exec_driver_sql("INSERT INTO kb_feature_versions (layer, fkey, v_from, fhash, props, geom_wkb) "
+                                     f"VALUES ({', '.join([ph] * 6)})", chunk)
         schema_json = json.dumps(p.schema)
         conn.execute(ver.insert().values(layer=p.name, version=version, created_at=now, loaded_by=actor,
                                          source=meta.source, feature_count=len(p.keys), added=len(added),
@@ -322,8 +329,7 @@ class KnowledgeBase:
         cols_ddl = [f"{_q(c)} {types[typ]}" for c, typ in p.schema]
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t}")
         if self.backend == "gpkg":
-            conn.exec_driver_sql("DELETE FROM gpkg_geometry_columns WHERE table_name = ?", (p.name,))
-            conn.exec_driver_sql("DELETE FROM gpkg_contents WHERE table_name = ?", (p.name,))
+            self._drop_gpkg_registration(conn, p.name)
             geom_ddl = [f"geom {p.geometry_type}"] if p.kind == "features" else []
             conn.exec_driver_sql(f"CREATE TABLE {t} (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
                                  + ", ".join(geom_ddl + cols_ddl) + ")")
@@ -348,21 +354,38 @@ class KnowledgeBase:
                 geoms = p.wkb
         names = [c for c, _ in p.schema]
         json_cols = {c for c, typ in p.schema if typ == "json"}
-        placeholders = [f":c{i}" for i in range(len(names))]
+        ph = self._placeholder
+        placeholders = [ph] * len(names)
         col_sql = [_q(c) for c in names]
         if p.kind == "features":
             col_sql.insert(0, "geom")
-            placeholders.insert(0, ":g" if self.backend == "gpkg" else f"ST_GeomFromWKB(:g, {ANALYSIS_EPSG})")
-        stmt = text(f"INSERT INTO {t} ({', '.join(col_sql)}) VALUES ({', '.join(placeholders)})")
+            placeholders.insert(0, ph if self.backend == "gpkg" else f"ST_GeomFromWKB({ph}, {ANALYSIS_EPSG})")
+        sql = f"INSERT INTO {t} ({', '.join(col_sql)}) VALUES ({', '.join(placeholders)})"
         rows = []
         for i, rec in enumerate(p.records):
-            row = {f"c{j}": (json.dumps(rec[c], ensure_ascii=False) if c in json_cols and rec[c] is not None
-                             else rec[c]) for j, c in enumerate(names)}
-            if p.kind == "features":
-                row["g"] = geoms[i]
-            rows.append(row)
+            row = tuple(json.dumps(rec[c], ensure_ascii=False) if c in json_cols and rec[c] is not None else rec[c]
+                        for c in names)
+            rows.append((geoms[i], *row) if p.kind == "features" else row)
         for chunk in _chunks(rows, 5000):
-            conn.execute(stmt, chunk)
+            conn.exec_driver_sql(sql, chunk)  # straight to the driver's executemany: no per-row overhead
+        if self.backend == "gpkg" and p.kind == "features":
+            # spatial index: filled in bulk from the bounds we already have, then kept by triggers
+            rtree = _q(f"rtree_{p.name}_geom")
+            conn.exec_driver_sql(f"CREATE VIRTUAL TABLE {rtree} USING rtree(id, minx, maxx, miny, maxy)")
+            fids = [r[0] for r in conn.exec_driver_sql(f"SELECT fid FROM {t} ORDER BY fid")]
+            b = shapely.bounds(p.geoms)
+            conn.exec_driver_sql(f"INSERT INTO {rtree} VALUES (?,?,?,?,?)",
+                                 [(f, x0, x1, y0, y1) for f, (x0, y0, x1, y1) in zip(fids, b.tolist())])
+            for ddl in gpkg.rtree_triggers_ddl(p.name):
+                conn.exec_driver_sql(ddl)
+            conn.exec_driver_sql("INSERT INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', ?, "
+                                 "'write-only')", (p.name, gpkg.RTREE_DEFINITION))
+
+    @staticmethod
+    def _drop_gpkg_registration(conn: Connection, name: str) -> None:
+        conn.exec_driver_sql(f'DROP TABLE IF EXISTS "rtree_{name}_geom"')
+        for t in ("gpkg_extensions", "gpkg_geometry_columns", "gpkg_contents"):
+            conn.exec_driver_sql(f"DELETE FROM {t} WHERE table_name = ?", (name,))
 
     def _audit(self, conn: Connection, actor: str, action: str, layer: str | None, version: int | None,
                detail: dict) -> None:
@@ -416,8 +439,7 @@ class KnowledgeBase:
             self._entry(conn, name)
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_q(name)}")
             if self.backend == "gpkg":
-                conn.exec_driver_sql("DELETE FROM gpkg_geometry_columns WHERE table_name = ?", (name,))
-                conn.exec_driver_sql("DELETE FROM gpkg_contents WHERE table_name = ?", (name,))
+                self._drop_gpkg_registration(conn, name)
             for t in (schema.feature_versions, schema.versions):
                 conn.execute(t.delete().where(t.c.layer == name))
             conn.execute(schema.catalog.delete().where(schema.catalog.c.name == name))
