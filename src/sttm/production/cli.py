@@ -198,10 +198,12 @@ def params_cmd(name: str = typer.Argument("pole_rules", help="taxonomy, source_c
     """Mostra una tabella di parametri con i riferimenti e lo stato di ogni valore."""
     from . import params
     df = _run(lambda: params.table(name))
-    t = Table(*df.columns)
-    for _, r in df.iterrows():
-        t.add_row(*[str(v) for v in r])
-    console.print(t)
+    first = df.columns[0]
+    for _, r in df.iterrows():   # one block per row: the tables are too wide for a terminal
+        console.print(f"[bold]{escape(str(r[first]))}[/]")
+        for col in df.columns[1:]:
+            if str(r[col]):
+                console.print(f"  {col}: {escape(str(r[col]))}")
 
 
 @production_app.command("report")

@@ -53,6 +53,8 @@ def _row(kb, layer: str, key: str, value: str):
     df = pipeline.read_optional(kb, layer)
     if df is None:
         raise ProductionInputError(f"strato '{layer}' assente: eseguire prima il comando che lo produce")
+    if key not in df.columns:
+        raise ProductionInputError(f"lo strato '{layer}' non ha il campo {key!r}: rieseguire il comando che lo produce")
     hit = df[df[key].astype(str) == str(value)]
     if hit.empty:
         raise ProductionInputError(f"{key} {value!r} non trovato nello strato '{layer}'", field=key)
