@@ -166,3 +166,19 @@ def test_osm_duplicate_areas_dropped_with_warning(tmp_path):
     o = importers.read_osm(dup)
     assert "osm:w999" not in set(o.productive["area_id"]) and "osm:w104" in set(o.productive["area_id"])
     assert any("w104~osm:w999" in w for w in o.warnings)
+
+
+def test_proposal_file_errors(tmp_path):
+    from sttm.production import evaluation
+    f = tmp_path / "p.toml"
+    f.write_text('[proposal]\nid="X"\nname="x"\ncategory="spaceport"\ngfa_m2=100\nsite_area_m2=100\n')
+    with pytest.raises(ProductionInputError, match="categoria sconosciuta") as e:
+        evaluation.load_proposal(f)
+    assert "p.toml" in str(e.value)
+    f.write_text('[proposal]\nid="X"\nname="x"\ncategory="crafts"\n')
+    with pytest.raises(ProductionInputError, match="gfa_m2"):
+        evaluation.load_proposal(f)
+    with pytest.raises(ProductionInputError, match="fuori scala"):
+        evaluation.evaluate({"landscape_level": 7})
+    with pytest.raises(ProductionInputError, match="booleano"):
+        evaluation.evaluate({"hydraulic_invariance": "forse"})
