@@ -231,7 +231,9 @@ def read_osm(path: str | Path) -> OsmLayers:
     areas, brown, resid, roads, junctions = [], [], [], [], []
     warnings: list[str] = []
     try:
-        fp = osmium.FileProcessor(str(path)).with_locations().with_areas()
+        # only tagged objects of interest reach Python (areas are still assembled from all ways)
+        fp = osmium.FileProcessor(str(path)).with_locations().with_areas() \
+            .with_filter(osmium.filter.KeyFilter("landuse", "building", "highway"))
         for obj in fp:
             tags = obj.tags
             if isinstance(obj, osmium.osm.Node):
