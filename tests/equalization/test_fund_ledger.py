@@ -211,3 +211,20 @@ def test_postings_last(led):
     assert [p["seq"] for p in led.postings(last=2)] == [4, 5]
     assert [p["seq"] for p in led.postings(comune="015146", last=1)] == [4]
     assert [len(p["lines"]) for p in led.postings()] == [2] * 5
+
+
+@pytest.mark.parametrize("tamper", [None, "UPDATE fund_lines SET amount = amount + 1 WHERE seq = 2500 AND line_no = 1",
+                                    "DELETE FROM fund_lines WHERE seq = 1800"])
+def test_parallel_verify_agrees_with_single(tmp_path, tamper):
+    from sttm.equalization.fund.stress import make_batch
+    led = Ledger(engine_for(str(tmp_path / "kb.gpkg")), rights=lambda i, a: True)
+    for i in range(3):
+        led.post_many(make_batch(i, 1000))
+    if tamper:
+        with led.engine.begin() as conn:
+            conn.execute(text(tamper))
+    single, parallel = verify(led.engine, workers=1), verify(led.engine, workers=3)
+    assert parallel.workers == 3 and single.workers == 1
+    assert (single.ok, single.n_postings, single.n_lines) == (parallel.ok, parallel.n_postings, parallel.n_lines)
+    assert single.ok == (tamper is None)
+    assert set(single.errors) == set(parallel.errors)

@@ -31,11 +31,9 @@ import hashlib
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from itertools import groupby
-from operator import itemgetter
 from typing import Callable, Iterator, Sequence
 
 from sqlalchemy import Engine, func, insert, select, update
@@ -527,8 +525,10 @@ class Ledger:
         with self.engine.connect() as conn:
             return tuple(conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).one())
 
-    def verify(self) -> "VerifyReport":
-        return verify(self.engine)
+    def verify(self, **kw):
+        """See :func:`sttm.equalization.fund.verify.verify`."""
+        from .verify import verify
+        return verify(self.engine, **kw)
 
     # -- assets registry
     def register_asset(self, *, asset_id: str, section: str, comune: str | None, description: str, value: int,
@@ -561,124 +561,3 @@ class Ledger:
 def _chunks(seq: list, n: int) -> Iterator[list]:
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
-
-
-# -------------------------------------------------------------------------------------- verify
-@dataclass
-class VerifyReport:
-    ok: bool
-    n_postings: int
-    n_lines: int
-    head_seq: int
-    seconds: float
-    errors: list[str] = field(default_factory=list)
-
-
-def _stream(conn, sql: str, batch: int = 20000) -> Iterator[tuple]:
-    """Streams rows through the raw DBAPI cursor (server-side on PostgreSQL)."""
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        cur = raw.cursor(name=f"fund_verify_{uuid.uuid4().hex[:8]}")
-        cur.itersize = batch
-    else:
-        cur = raw.cursor()
-    try:
-        cur.execute(sql)
-        while True:
-            rows = cur.fetchmany(batch)
-            if not rows:
-                break
-            yield from rows
-    finally:
-        cur.close()
-
-
-def verify(engine: Engine, *, max_errors: int = 20) -> VerifyReport:
-    """Recomputes the whole chain: hashes and links, sequence continuity, line counts,
-    debits = credits per section, no constrained account ever negative, cached balances."""
-    t0 = time.perf_counter()
-    errors: list[str] = []
-
-    def err(msg):
-        if len(errors) < max_errors:
-            errors.append(msg)
-
-    secs = sections()
-    bal: dict[tuple[str, str], int] = {}
-    bget = bal.get
-    n_p = n_l = 0
-    prev = GENESIS
-    origin = ("source:", "quota:")
-    with engine.connect() as conn:
-        with conn.begin():   # one snapshot (PostgreSQL server-side cursors need a transaction)
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            pst = _stream(conn, "SELECT seq, posting_uid, ts, author, author_role, kind, cause_type, cause_ref, memo, "
-                                "n_lines, prev_hash, hash FROM fund_postings ORDER BY seq")
-            groups = groupby(_stream(conn, "SELECT seq, section, account, comune, amount FROM fund_lines "
-                                           "ORDER BY seq, line_no"), itemgetter(0))
-            nxt = next(groups, None)
-            expected = 0
-            sha = hashlib.sha256
-            for (seq, uid, ts, author, role, kind, ctype, cref, memo, n_lines, prev_hash, h) in pst:
-                n_p += 1
-                expected += 1
-                if seq != expected:
-                    err(f"posting seq {seq}: expected {expected} (a posting is missing or was inserted)")
-                    expected = seq
-                while nxt is not None and nxt[0] < seq:
-                    err(f"lines of seq {nxt[0]} belong to no posting")
-                    nxt = next(groups, None)
-                if nxt is not None and nxt[0] == seq:
-                    grp = list(nxt[1])
-                    nxt = next(groups, None)
-                else:
-                    grp = []
-                nb = len(grp)
-                n_l += nb
-                parts = [prev, str(seq), uid, ts, author, role, kind, ctype, cref, memo, str(nb)]
-                sec0 = grp[0][1] if grp else None
-                total, mixed = 0, False
-                for _seq, section, account, comune, amount in grp:
-                    parts += (section, account, comune or "", str(amount))
-                    total += amount
-                    if section != sec0:
-                        mixed = True
-                    k = (section, account)
-                    v = bget(k, 0) + amount
-                    bal[k] = v
-                    if v < 0 and not account.startswith(origin):
-                        err(f"posting {seq}: account {account} ({section}) negative ({v})")
-                if nb != n_lines:
-                    err(f"posting {seq}: {nb} lines stored, {n_lines} declared (incomplete posting)")
-                if prev_hash != prev:
-                    err(f"posting {seq}: prev_hash does not link to posting {seq - 1}")
-                if sha("\x1f".join(parts).encode("utf-8")).hexdigest() != h:
-                    err(f"posting {seq}: hash mismatch (content altered)")
-                prev = h
-                if mixed:
-                    sums: dict[str, int] = {}
-                    for _seq, section, _a, _c, amount in grp:
-                        sums[section] = sums.get(section, 0) + amount
-                    for sec, v in sums.items():
-                        if v != 0:
-                            err(f"posting {seq}: section {sec} unbalanced by {v}")
-                elif total != 0:
-                    err(f"posting {seq}: section {sec0} unbalanced by {total}")
-                if sec0 is not None and sec0 not in secs:
-                    err(f"posting {seq}: unknown section {sec0}")
-            while nxt is not None:
-                err(f"lines of seq {nxt[0]} belong to no posting")
-                nxt = next(groups, None)
-            H, B = schema.chain_head, schema.balances
-            head = conn.execute(select(H.c.last_seq, H.c.last_hash).where(H.c.id == 1)).first()
-            head_seq = head[0] if head else -1
-            if head is None:
-                err("chain head missing")
-            elif head[0] != expected or head[1] != prev:
-                err(f"chain head ({head[0]}) does not match the last posting ({expected}): postings were removed")
-            cached = {(r.section, r.account): r.balance for r in conn.execute(select(B.c.section, B.c.account, B.c.balance))}
-            for k in set(cached) | set(bal):
-                if cached.get(k, 0) != bal.get(k, 0):
-                    err(f"cached balance of {k[1]} ({k[0]}) is {cached.get(k, 0)}, lines say {bal.get(k, 0)}")
-    return VerifyReport(not errors, n_p, n_l, head_seq, time.perf_counter() - t0, errors)
