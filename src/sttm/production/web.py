@@ -42,19 +42,20 @@ async def table_json(request: Request, what: str):
     return JSONResponse(_records(request.app.state.kb, name, cols))
 
 
+def _report(request: Request, fn, ref: str) -> HTMLResponse:
+    try:
+        return HTMLResponse(fn(request.app.state.kb, ref))
+    except ProductionInputError as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
 @router.get("/poli/{pole_id:path}", response_class=HTMLResponse)
 async def pole_page(request: Request, pole_id: str):
     from .reports import pole_report
-    try:
-        return HTMLResponse(pole_report(request.app.state.kb, pole_id))
-    except ProductionInputError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    return _report(request, pole_report, pole_id)
 
 
 @router.get("/siti/{site_id:path}", response_class=HTMLResponse)
 async def site_page(request: Request, site_id: str):
     from .reports import site_report
-    try:
-        return HTMLResponse(site_report(request.app.state.kb, site_id))
-    except ProductionInputError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    return _report(request, site_report, site_id)
