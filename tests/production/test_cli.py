@@ -58,6 +58,12 @@ def _run_all(db, f):
 def test_cli_end_to_end(tmp_path, scene):
     db = str(tmp_path / "kb.gpkg")
     kb = _kb_with_territory(db, scene)
+    # an opportunity area (regeneration) registered by the municipalities, and a third site on it
+    opp = gpd.GeoDataFrame({"area_id": ["OA1"]}, geometry=[B(3000, 3000, 3500, 3500)], crs="EPSG:32632")
+    kb.write_layer("opportunity_areas", opp, LayerMeta(title="test"), key="area_id")
+    scene["sites"] = gpd.GeoDataFrame(
+        {"site_id": [*scene["sites"]["site_id"], "opp"], "name": [*scene["sites"]["name"], "Area di opportunità"]},
+        geometry=[*scene["sites"].geometry, B(3100, 3100, 3300, 3300)], crs="EPSG:32632")
     f = _files(tmp_path, scene)
     _run_all(db, f)
     p = kb.read_layer("productive_poles").set_index("pole_id")
@@ -65,6 +71,7 @@ def test_cli_end_to_end(tmp_path, scene):
     s = kb.read_layer("production_sites").set_index("site_id")
     # same hand-worked values as test_worked_cases, now through files, DUSAF (brownfield 134, homes 1121) and the KB
     assert s.loc["brown", "suitability"] == pytest.approx(82.5)
+    assert s.loc["opp", "s_regeneration"] == 1.0 and s.loc["brown", "s_regeneration"] == 1.0
     assert s.loc["farm", "verdict"] == "respinta" and "Ambiti agricoli strategici" in s.loc["farm", "reason"]
     land = kb.read_layer("production_land_status")
     assert land["area_m2"].sum() == pytest.approx(200e6, rel=1e-6)   # the partition covers both comuni
