@@ -31,6 +31,10 @@ def _files(tmp_path, scene):
                                        B(7000, 7000, 9500, 9500)], crs="EPSG:32632")
     f["dusaf"] = tmp_path / "dusaf.gpkg"
     dusaf.to_file(f["dusaf"])
+    f["stops"] = tmp_path / "stops.geojson"       # two bus stops near P2 (within 800 m), one far away
+    gpd.GeoDataFrame({"linee": ["90", "91", "92"]}, geometry=gpd.points_from_xy(
+        [510000 + 5100, 510000 + 4800, 510000 + 19000], [5030000 + 4700, 5030000 + 5200, 5030000 + 9000]),
+        crs="EPSG:32632").to_crs(4326).to_file(f["stops"])
     return f
 
 
@@ -41,7 +45,8 @@ def _invoke(*args):
 
 def _run_all(db, f):
     r = _invoke("import", "--pgt", f["pgt"], "--pgt-class", "zona", "--pgt-id", "cod", "--pgt-name", "nome",
-                "--dusaf", f["dusaf"], "--roads", f["roads"], "--junctions", f["junctions"], "--db", db)
+                "--dusaf", f["dusaf"], "--roads", f["roads"], "--junctions", f["junctions"],
+                "--pt-stops", f["stops"], "--db", db)
     assert r.exit_code == 0, r.output
     assert "OSM: nessun estratto" in r.output                      # says plainly what it could not use
     r = _invoke("constraints", "--layer", f"strategic_farmland={f['farmland']}", "--db", db)
@@ -68,6 +73,7 @@ def test_cli_end_to_end(tmp_path, scene):
     _run_all(db, f)
     p = kb.read_layer("productive_poles").set_index("pole_id")
     assert p.loc["pgt:P1", "verdict"] == "polo" and p.loc["pgt:P2", "failed_rules"] == "POLE_SIZE"
+    assert p.loc["pgt:P2", "pt_stops_800m"] == 3                  # station S2 + the two bus stops
     s = kb.read_layer("production_sites").set_index("site_id")
     # same hand-worked values as test_worked_cases, now through files, DUSAF (brownfield 134, homes 1121) and the KB
     assert s.loc["brown", "suitability"] == pytest.approx(82.5)

@@ -69,6 +69,7 @@ def import_cmd(pgt: Optional[Path] = typer.Option(None, help="zone produttive de
                firms_crs: Optional[str] = typer.Option(None, help="CRS delle colonne x/y del CSV imprese"),
                roads: Optional[Path] = typer.Option(None, help="rete stradale primaria (linee)"),
                junctions: Optional[Path] = typer.Option(None, help="svincoli autostradali (punti)"),
+               pt_stops: Optional[Path] = typer.Option(None, help="fermate bus/tram (punti, es. ATM tpl_fermate)"),
                class_map: Optional[Path] = typer.Option(None, help="tabella di corrispondenza classi → tassonomia"),
                db: Optional[str] = DbOption):
     """Importa le aree produttive (PGT, DUSAF, OSM, imprese) nella tassonomia STTM 3 e ne calcola l'accessibilità."""
@@ -78,7 +79,8 @@ def import_cmd(pgt: Optional[Path] = typer.Option(None, help="zone produttive de
         task = prog.add_task("importazione", total=None)
         rep = _run(lambda: pipeline.run_import(
             kb, pgt=pgt, pgt_class=pgt_class, pgt_id=pgt_id, pgt_name=pgt_name, dusaf=dusaf, dusaf_code=dusaf_code,
-            osm=osm, firms=firms, firms_crs=firms_crs, roads=roads, junctions=junctions, class_map=class_map,
+            osm=osm, firms=firms, firms_crs=firms_crs, roads=roads, junctions=junctions, pt_stops=pt_stops,
+            class_map=class_map,
             progress=lambda m: prog.update(task, description=f"importazione: {m}")))
     _print_report(rep)
     areas = kb.read_layer("productive_areas")

@@ -66,7 +66,7 @@ def read_optional(kb, name: str, rep: Report | None = None, why: str = ""):
 
 
 def access_inputs(kb, rep: Report, areas=None, *, roads=None, junctions=None,
-                  residential=None) -> accessibility.AccessInputs:
+                  residential=None, pt_stops=None) -> accessibility.AccessInputs:
     """Everything accessibility can use from the KB (or given: layers of an import not yet written);
     missing layers are reported."""
     if roads is None:
@@ -87,10 +87,13 @@ def access_inputs(kb, rep: Report, areas=None, *, roads=None, junctions=None,
     if terminals is None:
         rep.not_used.append("nessun terminal intermodale (categoria intermodal_terminal): accessibilità "
                             "ferroviaria merci non calcolata")
-    rep.not_used.append("fermate TPL su gomma extraurbane: non disponibili (nessun GTFS); "
-                        "si usano solo stazioni ferroviarie e metropolitane")
+    if pt_stops is None:
+        pt_stops = read_optional(kb, "production_pt_stops", rep,
+                                 "fermate TPL su gomma non fornite (--pt-stops): si contano solo stazioni "
+                                 "ferroviarie e metropolitane")
     return accessibility.AccessInputs(roads=roads, junctions=junctions, stations=stations, services=services,
-                                      municipalities=mun, sensitive=sens, rail_terminals=terminals)
+                                      municipalities=mun, sensitive=sens, rail_terminals=terminals,
+                                      pt_stops=pt_stops)
 
 
 def sensitive_uses(kb, services=None, residential=None):
@@ -108,7 +111,7 @@ def sensitive_uses(kb, services=None, residential=None):
 
 # ----------------------------------------------------------------------------- import
 def run_import(kb, *, pgt=None, pgt_class=None, pgt_id=None, pgt_name=None, dusaf=None, dusaf_code="COD_TOT",
-               osm=None, firms=None, firms_crs=None, roads=None, junctions=None, class_map=None,
+               osm=None, firms=None, firms_crs=None, roads=None, junctions=None, pt_stops=None, class_map=None,
                progress=None) -> Report:
     """Import the user's sources, harmonise, add accessibility and write the layers (all or nothing:
     every input is read and validated before the first write)."""
@@ -146,6 +149,15 @@ def run_import(kb, *, pgt=None, pgt_class=None, pgt_id=None, pgt_name=None, dusa
         road_l = importers.read_vector(roads)
     if junctions:
         junc_l = importers.read_vector(junctions)
+    stops_l = None
+    if pt_stops:
+        stops_l = importers.read_vector(pt_stops).reset_index(drop=True)
+        bad = ~stops_l.geom_type.isin(["Point", "MultiPoint"])
+        if bad.any():
+            raise ProductionInputError("le fermate TPL devono essere punti", source=str(pt_stops), field="geometry",
+                                       rows=[int(i) for i in np.flatnonzero(bad.to_numpy())])
+        stops_l = gpd.GeoDataFrame({"stop_id": [f"s{i + 1}" for i in range(len(stops_l))]},
+                                   geometry=stops_l.geometry.to_numpy(), crs=CRS)
     firm_pts = None
     if firms:
         tick("imprese")
@@ -191,10 +203,14 @@ def run_import(kb, *, pgt=None, pgt_class=None, pgt_id=None, pgt_name=None, dusa
         layers["production_sensitive"] = (gpd.GeoDataFrame(rs[["sens_id", "use", "source", "geometry"]],
                                                            geometry="geometry", crs=CRS), "sens_id",
                                           "Usi sensibili: residenze", "DUSAF 11x e OSM landuse=residential")
+    if stops_l is not None and len(stops_l):
+        layers["production_pt_stops"] = (stops_l, "stop_id", "Fermate del trasporto pubblico su gomma",
+                                         "Fermate bus/tram fornite dall'utente (es. ATM, AgenziaTPL)")
     tick("accessibilità")
     acc = access_inputs(kb, rep, areas, roads=layers.get("production_roads", (None,))[0],
                         junctions=layers.get("production_junctions", (None,))[0],
-                        residential=layers.get("production_sensitive", (None,))[0])
+                        residential=layers.get("production_sensitive", (None,))[0],
+                        pt_stops=layers.get("production_pt_stops", (None,))[0])
     areas = accessibility.compute(areas, acc)
     # everything is computed and validated above: only now the layers are written
     for name, (gdf, key, title, desc) in layers.items():
