@@ -135,7 +135,7 @@ def test_technician_edits_own_and_is_refused_on_other(bpage):
 
 
 AXE_PAGES = ["/", "/mappa", "/cruscotto", "/comuni", "/comuni/015146", "/accedi", "/remix/interventi",
-             "/remix/interventi/T-MI-1", "/remix/aree", "/api.html"]
+             "/remix/interventi/T-MI-1", "/remix/aree", "/remix/aree/O-MI-1", "/api.html"]
 
 
 def _serious(page):

@@ -71,3 +71,10 @@ def test_public_reads_published_version_only(app, client):
     public = client.get("/remix/interventi/T-RHO-1").text
     assert "Bozza non pubblicata" not in public and "Biblioteca di Rho" in public
     assert "Bozza non pubblicata" not in client.get("/remix/interventi").text
+
+
+def test_opportunity_page_public_and_nuova_route(client):
+    html = client.get("/remix/aree/O-MI-1").text
+    assert "Scalo dismesso" in html and "CC BY-NC 4.0" in html and "Area dismessa" in html
+    assert client.get("/remix/aree/nuova").status_code == 401  # not shadowed by the detail route
+    assert client.get("/remix/aree/NOPE").status_code == 404

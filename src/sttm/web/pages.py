@@ -474,6 +474,24 @@ async def opportunity_create(request: Request):
     return RedirectResponse(f"/remix/aree/{rec['area_id']}/modifica?salvato=1", status_code=303)
 
 
+@router.get("/remix/aree/{area_id}", response_class=HTMLResponse, include_in_schema=False)
+async def opportunity_detail(request: Request, area_id: str):
+    """An opportunity area: the published version for the public, the working copy for logged-in users."""
+    user = current_user(request)
+    if user is None:
+        opp = layer_or_empty(request, "opportunity_areas")
+        row = opp[opp["area_id"] == area_id] if not opp.empty else opp
+        if row.empty:
+            raise registry.NotFound(area_id)
+        rec = {k: (None if isinstance(v, float) and v != v else v)
+               for k, v in pd.DataFrame(row.drop(columns="geometry")).iloc[0].to_dict().items()}
+    else:
+        with kb(request).engine.connect() as c:
+            rec = registry.get_opportunity(c, area_id)
+    return render(request, "opportunity_detail.html", {"rec": rec, "names": comuni_names(request),
+                                                       "can_edit": registry.can_write(user, "opportunity", rec)})
+
+
 @router.get("/remix/aree/{area_id}/modifica", response_class=HTMLResponse, include_in_schema=False)
 async def opportunity_edit_form(request: Request, area_id: str, salvato: int = 0):
     user = current_user(request)

@@ -80,7 +80,8 @@
     if (name === "opportunity_areas") {
       return "<h3 class='h6'>" + esc(p.name) + "</h3><p class='small mb-1'>" + esc(label("opportunity_kind", p.kind)) +
         "<br>" + esc(p.comune || "") + (p.current_use ? "<br>Uso: " + esc(p.current_use) : "") +
-        (p.condition ? "<br>Condizione: " + esc(p.condition) : "") + "</p><p class='small text-muted mb-0'>Licenza: " + esc(p.licence || "") + "</p>";
+        (p.condition ? "<br>Condizione: " + esc(p.condition) : "") + "</p><p class='small text-muted mb-1'>Licenza: " + esc(p.licence || "") + "</p>" +
+        "<a href='/remix/aree/" + encodeURIComponent(p.area_id) + "'>Scheda dell'area</a>";
     }
     const title = p.name || p.title || p.zone || p.istat_code || "";
     const rows = Object.entries(p).filter(([k, v]) => v !== null && v !== "" && typeof v !== "object").slice(0, 8)
