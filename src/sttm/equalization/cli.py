@@ -213,7 +213,7 @@ def fund_verify(db: Optional[str] = DB):
         rep = verify(eng)
     if rep.ok:
         console.print(f"[green]ok[/] {rep.n_postings} registrazioni, {rep.n_lines} righe verificate in "
-                      f"{rep.seconds:.2f} s")
+                      f"{rep.seconds:.2f} s ({rep.workers} processi)")
         return
     console.print(f"[bold red]VERIFICA FALLITA[/] ({rep.n_postings} registrazioni):")
     for e in rep.errors:

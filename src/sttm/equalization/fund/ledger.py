@@ -244,7 +244,9 @@ def _validate_static(p: Posting, rights: Callable[[str, str], bool]) -> None:
                 raise LedgerRefused("not_owner", f"comune {me} cannot give away what comune {ln.account[7:]} holds")
             if ln.account.startswith("source:") and ln.comune != me:
                 raise LedgerRefused("not_owner", f"comune {me} can only record its own contributions")
-    # Exchanges between comuni: both parties must hold the right (adhesion advantage).
+    # Exchanges between comuni: both parties must hold the right (adhesion advantage). The §4.5 tables
+    # name only the exchange of soil-consumption quotas; transfers of volumetric rights between comuni
+    # are held to the same right (an assumption, to be confirmed by CMM).
     comune_lines = [ln for ln in p.lines if ln.account.startswith("comune:")]
     if len({ln.account for ln in comune_lines}) >= 2 or p.kind in ("quota_transfer", "rights_transfer"):
         for ln in comune_lines:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .ledger import Ledger, sections, verify
+from .ledger import Ledger, sections
+from .verify import verify
 from .money import fmt_amount
 
 
