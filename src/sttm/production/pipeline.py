@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -213,11 +214,15 @@ def run_import(kb, *, pgt=None, pgt_class=None, pgt_id=None, pgt_name=None, dusa
                         pt_stops=layers.get("production_pt_stops", (None,))[0])
     areas = accessibility.compute(areas, acc)
     # everything is computed and validated above: only now the layers are written
+    given = {"PGT": pgt, "DUSAF": dusaf, "OSM": osm, "imprese": firms, "strade": roads, "svincoli": junctions,
+             "fermate": pt_stops}
+    source = "; ".join(f"{k}: {Path(v).name}" for k, v in given.items() if v) + \
+        "; sistema delle conoscenze: municipalities, stations, services"
     for name, (gdf, key, title, desc) in layers.items():
-        _write(kb, rep, name, gdf, key, title, desc)
+        _write(kb, rep, name, gdf, key, title, desc, source)
     _write(kb, rep, "productive_areas", areas, "area_id", "Aree produttive e logistiche (STTM 3)",
            "Aree produttive importate da PGT/DUSAF/OSM nella tassonomia STTM 3, con dimensione, comune, "
-           "imprese e accessibilità (rete primaria, ferrovia, TPL)")
+           "imprese e accessibilità (rete primaria, ferrovia, TPL)", source)
     return rep
 
 
@@ -241,10 +246,12 @@ def run_constraints(kb, user_layers: dict[str, str], *, study_layer: str = "muni
     if study is None:
         raise ProductionInputError(f"serve lo strato '{study_layer}' nel sistema delle conoscenze (sttm kb build)")
     land = constraints.classify_land(study, cs)
+    source = "; ".join(f"{k}: {Path(v).name}" for k, v in user_layers.items()) or "nessuno strato dell'utente"
+    source += "; sistema delle conoscenze: services, hazard, municipalities, production_sensitive"
     _write(kb, rep, "production_constraints", cs.layers, "constraint_id",
            "Aree di esclusione e di attenzione (STTM 3)",
            "Inversione pianificatoria: vincoli forniti dall'utente o derivati dal sistema delle conoscenze, "
-           "con fasce di rispetto")
+           "con fasce di rispetto", source)
     _write(kb, rep, "production_land_status", land, "land_id", "Territorio escluso / di attenzione / idoneo",
            "Esito della sovrapposizione dei vincoli per comune (STTM 3)")
     return rep
