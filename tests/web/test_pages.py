@@ -13,6 +13,8 @@ def test_dashboard_counts_each_project_once(client):
     assert "3.000.000 €" in html and "2.500.000 €" in html
     filtered = client.get("/cruscotto?fonte=Bando%20Periferie").text
     assert 'data-testid="total-cost">500.000 €' in filtered
+    by_zone = client.get("/cruscotto?zona=Nord%20Ovest").text  # Rho's zone: the library and the cycle path
+    assert 'data-testid="total-cost">2.500.000 €' in by_zone
 
 
 def test_comune_page_and_404(client):

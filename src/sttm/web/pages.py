@@ -152,7 +152,9 @@ async def dashboard(request: Request, stato: str | None = None, ambito: str | No
         top = list(summary["by_comune"].items())[:15]
         chart = {"source": summary["by_source"], "zone": {k: v["total_cost"] for k, v in summary["by_zone"].items()},
                  "comune": {v["name"]: v["total_cost"] for _, v in top}}
-    return render(request, "dashboard.html", {"s": summary, "chart": json.dumps(chart), "comuni": names,
+    mun = layer_or_empty(request, "municipalities")
+    zones = sorted({z for z in mun["zone"].dropna()}) if not mun.empty and "zone" in mun else []
+    return render(request, "dashboard.html", {"s": summary, "chart": json.dumps(chart), "comuni": names, "zones": zones,
                                               "f": {"stato": stato, "ambito": ambito, "fonte": fonte,
                                                     "comune": comune, "zona": zona}})
 
