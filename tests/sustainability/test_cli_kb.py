@@ -156,3 +156,17 @@ def test_dusaf_vector_is_rasterized_and_run(tmp_path, kb_path):
     dusaf.assign(COD_TOT=["1111", "x"]).to_file(bad)
     r = runner.invoke(nbs_app, ["runoff", str(bad), "--rain-mm", "60"])
     assert r.exit_code == 2 and "non-numeric class codes ['x']" in r.output
+
+
+def test_flood_context_layer_per_municipality(kb_path):
+    r = runner.invoke(nbs_app, ["context", "--db", kb_path, "--save"])
+    assert r.exit_code == 0, r.output
+    ctx = open_kb(kb_path).read_layer("nbs_flood_context").set_index("istat_code")
+    mi, ab = ctx.loc["015146"], ctx.loc["015002"]
+    assert mi["criticality_class"] == "A" and mi["ulim_l_s_ha"] == 10
+    assert mi["rainfall_curve_m3_ha"] == pytest.approx(867.55, abs=0.01)   # as in the worked example
+    assert mi["required_m3_ha"] == pytest.approx(867.55, abs=0.01)
+    assert mi["flood_hazard_class"] == "media"          # 4.65/181.7 = 2.6 % high (< 5 %), > 0
+    assert not bool(ab["lspp_complete"]) and ab["lspp_missing"] == "n"
+    assert ab["min_volume_m3_ha"] == 500 and ab["min_volume_status"] == "unverified"
+    assert ab["flood_hazard_class"] == "alta"           # 12.889/47.8 = 27 % high

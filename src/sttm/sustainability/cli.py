@@ -170,6 +170,35 @@ def _print_sheet(r: dict, notes: list[str]) -> None:
     console.print(f"[bold]{escape(r['verdict']['text_it'])}[/]")
 
 
+@nbs_app.command("context")
+def context_cmd(db: Optional[str] = DbOption, params: Optional[Path] = ParamsOption,
+                save: bool = typer.Option(False, "--save", help="scrive il layer nbs_flood_context"),
+                csv: Optional[Path] = typer.Option(None, "--csv")):
+    """Contesto della scheda 1 per tutti i comuni: classe, LSPP, volume di invarianza per ha impermeabile."""
+    from .kb import flood_context_by_municipality, save_flood_context
+    from .params import load_params
+
+    kb = _kb(db)
+    gdf = _run(lambda: flood_context_by_municipality(kb, load_params(params)))
+    t = Table("comune", "classe", "h(1h) mm", "D_w h", "sole piogge m³/ha", "minimo m³/ha", "richiesto m³/ha",
+              "pericolosità", title="Invarianza idraulica per ettaro impermeabile (T da parametri)")
+    for _, r in gdf.sort_values("required_m3_ha", ascending=False).head(20).iterrows():
+        f = (lambda v, d=1: "—" if v is None or v != v else f"{v:.{d}f}")
+        t.add_row(r["name"], str(r["criticality_class"]), f(r["h_1h_mm"]), f(r["critical_duration_h"], 2),
+                  f(r["rainfall_curve_m3_ha"], 0), f(r["min_volume_m3_ha"], 0), f(r["required_m3_ha"], 0),
+                  r["flood_hazard_class"])
+    console.print(t)
+    n_missing = int((~gdf["lspp_complete"].astype(bool)).sum())
+    console.print(f"{len(gdf)} comuni; {n_missing} senza LSPP completa (parametri imputati nella fonte: vanno "
+                  "inseriti a mano nella scheda)")
+    if csv:
+        gdf.drop(columns="geometry").to_csv(csv, index=False)
+        console.print(f"[green]scritto[/] {csv}")
+    if save:
+        wr = _run(lambda: save_flood_context(kb, gdf))
+        console.print(f"[green]scritto[/] nbs_flood_context versione {wr.version}" + ("" if wr.changed else " (invariato)"))
+
+
 SaveOpt = typer.Option(False, "--save", help="scrive l'esito nel sistema delle conoscenze (layer nbs_sheets)")
 
 

@@ -150,3 +150,74 @@ def save_raster_results(kb, run_id: str, model: str, table: pd.DataFrame, inputs
                      description="Statistiche per comune dei modelli raster (deflusso SCS-CN, raffrescamento urbano)",
                      source="sttm.sustainability.raster", licence="CC BY 4.0", vintage=t["computed_at"].iloc[0][:10])
     return _upsert(kb, RASTER_LAYER, "result_id", t, meta, "sttm nbs raster")
+
+
+MUNICIPAL_LAYER = "nbs_flood_context"
+
+
+def flood_context_by_municipality(kb, params=None):
+    """Per comune: criticality class, LSPP, the rainfall-curve invariance volume per impervious
+    hectare (T from params, u_lim of the class), the minimum volume, the governing requirement,
+    and the ISPRA flood-hazard class — the place-knowledge of sheet 1 as a map layer."""
+    import geopandas as gpd
+
+    from .flood import hazard_class
+    from .hydrology import HydrologyError, rainfall_curve_volume
+    from .params import load_params
+
+    params = params or load_params()
+    T = params["invariance.return_period_years"]
+    mun = kb.read_layer("municipalities")[["istat_code", "name", "area_km2", "geometry"]]
+    hc = kb.read_layer("hydraulic_criticality") if kb.has_layer("hydraulic_criticality") else pd.DataFrame()
+    hz = kb.read_layer("hazard") if kb.has_layer("hazard") else pd.DataFrame()
+    hc = hc.set_index("istat_code") if len(hc) else hc
+    hz = hz.set_index("istat_code") if len(hz) else hz
+    rows = []
+    for _, m in mun.iterrows():
+        code = m["istat_code"]
+        rec = {"istat_code": code, "name": m["name"], "criticality_class": None, "ulim_l_s_ha": None,
+               "lspp_complete": False, "lspp_missing": None, "h_1h_mm": None, "critical_duration_h": None,
+               "rainfall_curve_m3_ha": None, "min_volume_m3_ha": None, "min_volume_status": None,
+               "required_m3_ha": None, "flood_hazard_class": "non disponibile", "flood_share_high": None,
+               "flood_share_medium": None, "flood_pop_high": None}
+        if len(hc) and code in hc.index:
+            r = hc.loc[code]
+            crit = r.get("criticality_class", r.get("class"))
+            rec["criticality_class"] = crit
+            if crit in ("A", "B", "C"):
+                rec["ulim_l_s_ha"] = params[f"invariance.ulim_l_s_ha.{crit}"]
+                rec["min_volume_m3_ha"] = params[f"invariance.min_volume_m3_ha.{crit}"]
+                rec["min_volume_status"] = params.param(f"invariance.min_volume_m3_ha.{crit}").status
+            vals = {k: _nan_to_none(r.get(k)) for k in ("a1", "n", "alpha", "kappa", "epsilon")}
+            missing = [k for k, v in vals.items() if v is None]
+            rec["lspp_missing"] = ",".join(missing) or None
+            if not missing and crit in ("A", "B", "C"):
+                try:
+                    lspp = LSPP(**{k: float(v) for k, v in vals.items()})
+                    inv = rainfall_curve_volume(10_000, 1.0, lspp, T, rec["ulim_l_s_ha"])
+                    rec.update(lspp_complete=True, h_1h_mm=lspp.depth_mm(1.0, T),
+                               critical_duration_h=inv.critical_duration_h,
+                               rainfall_curve_m3_ha=inv.volume_m3_per_ha_imp,
+                               required_m3_ha=(max(inv.volume_m3_per_ha_imp, rec["min_volume_m3_ha"])
+                                               if params["invariance.use_greater_of_min_and_computed"]
+                                               else inv.volume_m3_per_ha_imp))
+                except HydrologyError as exc:
+                    rec["lspp_missing"] = f"non valido: {exc}"
+        if len(hz) and code in hz.index:
+            h = hazard_class({k: _nan_to_none(v) for k, v in hz.loc[code].to_dict().items()},
+                             float(m["area_km2"]), params)
+            rec.update(flood_hazard_class=h["class"], flood_share_high=h["share_high"],
+                       flood_share_medium=h["share_medium"], flood_pop_high=h["pop_high"])
+        rows.append(rec)
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=list(mun.geometry), crs=mun.crs)
+
+
+def save_flood_context(kb, gdf):
+    from sttm.knowledge import LayerMeta
+
+    meta = LayerMeta(title="STTM 1 — contesto idraulico per comune",
+                     description="Classe di criticità (R.R. 7/2017), LSPP ARPA, volume di invarianza per ettaro "
+                                 "impermeabile (metodo delle sole piogge e volume minimo), pericolosità ISPRA",
+                     source="sttm.sustainability su hydraulic_criticality (trascrizione di terzi) e hazard (ISPRA PIR)",
+                     licence="CC BY 4.0", vintage=dt.date.today().isoformat())
+    return kb.write_layer(MUNICIPAL_LAYER, gdf, meta, key="istat_code", loaded_by="sttm nbs context")
