@@ -90,6 +90,8 @@ def test_cli_end_to_end(tmp_path, scene):
     r = _invoke("report", "site", "farm", "--out", tmp_path / "sito.pdf", "--db", db)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "sito.pdf").read_bytes()[:4] == b"%PDF"
+    r = _invoke("report", "site", "brown", "--out", tmp_path / "sito.html", "--db", db)
+    assert "brown – Logistica su area dismessa" in (tmp_path / "sito.html").read_text()
 
     prop = tmp_path / "prop.toml"
     prop.write_text('[proposal]\nid="PR9"\nname="Logistica su suolo agricolo"\ncategory="logistics_large"\n'
