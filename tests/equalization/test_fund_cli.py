@@ -43,8 +43,13 @@ def test_cli_round_trip(tmp_path):
                    "in_green_network\nP1,015146,Parco,green_network_nbs,2000,1000,1000,sttm1,1,1\n")
     run("call", "open", "AVV", "--year", "2026", "--budget", "5000")
     run("call", "submit", "AVV", str(csv))
+    run("call", "rank", "AVV", "--html", str(tmp_path / "sim.html"))
+    assert "Simulazione" in (tmp_path / "sim.html").read_text()
     out = run("call", "decide", "AVV")
     assert "funded" in out
+    run("call", "show", "AVV", "--html", str(tmp_path / "rank.html"))
+    page = (tmp_path / "rank.html").read_text()
+    assert "Graduatoria approvata" in page and "finanziata" in page and "1.000,00 €" in page
     out = run("fund", "verify")
     assert "2 registrazioni" in out
     run("fund", "statement", "--comune", "015146", "--html", str(tmp_path / "s.html"))

@@ -172,14 +172,7 @@ def fund_statement(comune: Optional[str] = typer.Option(None, help="ISTAT del Co
     from sttm.equalization.fund.statements import statement, statement_html
     led = _ledger(db)
     if html or pdf:
-        page = statement_html(led, comune)
-        if html:
-            html.write_text(page, encoding="utf-8")
-            console.print(f"[green]scritto[/] {html}")
-        if pdf:
-            from sttm.reports import write_pdf
-            write_pdf(page, pdf)
-            console.print(f"[green]scritto[/] {pdf}")
+        _write_doc(statement_html(led, comune), html, pdf)
         return
     s = statement(led, comune)
     t = Table("sezione", "conto", "saldo", title=f"Saldi {comune or 'CMM'}")
@@ -390,12 +383,25 @@ def _print_ranking(ranking, budget=None):
         console.print(f"dotazione utilizzabile {fmt_cents(budget)}, assegnati {fmt_cents(used)}")
 
 
+def _write_doc(page: str, html: Optional[Path], pdf: Optional[Path]) -> None:
+    if html:
+        html.write_text(page, encoding="utf-8")
+        console.print(f"[green]scritto[/] {html}")
+    if pdf:
+        from sttm.reports import write_pdf
+        write_pdf(page, pdf)
+        console.print(f"[green]scritto[/] {pdf}")
+
+
 @call_app.command("rank")
-def call_rank(call_id: str, db: Optional[str] = DB):
+def call_rank(call_id: str, html: Optional[Path] = typer.Option(None), pdf: Optional[Path] = typer.Option(None),
+              db: Optional[str] = DB):
     """Graduatoria e assegnazione simulate (nulla viene registrato)."""
     from sttm.procedures import annual_call
     ranking, budget = _run(lambda: annual_call.preview(_engine(db), call_id))
     _print_ranking(ranking, budget)
+    if html or pdf:
+        _write_doc(annual_call.ranking_html(_engine(db), call_id, ranking, budget), html, pdf)
 
 
 @call_app.command("decide")
@@ -407,8 +413,9 @@ def call_decide(call_id: str, author: Optional[str] = AUTHOR, role: str = ROLE, 
 
 
 @call_app.command("show")
-def call_show(call_id: str, db: Optional[str] = DB):
-    """Decisioni registrate di un avviso."""
+def call_show(call_id: str, html: Optional[Path] = typer.Option(None), pdf: Optional[Path] = typer.Option(None),
+              db: Optional[str] = DB):
+    """Decisioni registrate di un avviso (anche come documento HTML/PDF)."""
     from sttm.equalization.fund.money import fmt_cents
     from sttm.procedures import annual_call
     rows = _run(lambda: annual_call.decisions_of(_engine(db), call_id))
@@ -417,6 +424,8 @@ def call_show(call_id: str, db: Optional[str] = DB):
         t.add_row(str(r["rank"] or "—"), r["proposal_id"], f"{r['score_milli'] / 1000:.3f}", fmt_cents(r["granted"]),
                   r["outcome"], str(r["posting_seq"] or ""))
     console.print(t if rows else f"L'avviso {call_id} non è ancora deciso.")
+    if rows and (html or pdf):
+        _write_doc(annual_call.ranking_html(_engine(db), call_id), html, pdf)
 
 
 COMMANDS: dict[str, typer.Typer] = {"fund": fund_app, "adhesion": adhesion_app, "call": call_app}

@@ -418,3 +418,36 @@ def decisions_of(engine: Engine, call_id: str) -> list[dict]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(D).where(D.c.call_id == call_id)
                                                         .order_by(D.c.rank.is_(None), D.c.rank, D.c.proposal_id))]
+
+
+OUTCOME_IT = {"funded": "finanziata", "not_funded": "non finanziata", "excluded": "esclusa"}
+
+
+def ranking_html(engine: Engine, call_id: str, ranking: list[RankedProposal] | None = None,
+                 usable: int | None = None) -> str:
+    """The ranking as an Italian document: the decided one, or (with ``ranking``) a simulation."""
+    from sttm.equalization.fund.money import fmt_cents
+    from sttm.reports import render_html
+    with engine.connect() as conn:
+        c = _call(conn, call_id)
+    decided = ranking is None
+    if decided:
+        rows = decisions_of(engine, call_id)
+        if not rows:
+            raise CallError("not_decided", f"call '{call_id}' is not decided yet")
+        props = {p.proposal_id: p for p in proposals_of(engine, call_id)}
+        items = [dict(rank=r["rank"], proposal_id=r["proposal_id"], istat_code=props[r["proposal_id"]].istat_code,
+                      title=props[r["proposal_id"]].title, score=f"{r['score_milli'] / 1000:.3f}".replace(".", ","),
+                      requested=fmt_cents(props[r["proposal_id"]].requested), granted=fmt_cents(r["granted"]),
+                      granted_c=r["granted"], outcome_it=OUTCOME_IT[r["outcome"]], reason=r["reason"]) for r in rows]
+    else:
+        items = [dict(rank=r.rank, proposal_id=r.proposal.proposal_id, istat_code=r.proposal.istat_code,
+                      title=r.proposal.title, score=f"{float(r.score):.3f}".replace(".", ","),
+                      requested=fmt_cents(r.proposal.requested), granted=fmt_cents(r.granted), granted_c=r.granted,
+                      outcome_it=OUTCOME_IT[r.outcome], reason=r.reason)
+                 for r in sorted(ranking, key=lambda r: (r.rank is None, r.rank or 0))]
+    granted = sum(i["granted_c"] for i in items)
+    return render_html("sttm.procedures", "call_ranking.html.j2", dict(
+        title=f"Avviso {call_id} — graduatoria", call=c, decided=decided, rows=items, criteria=list(criteria().values()),
+        rules=rules(), budget_s=fmt_cents(c.budget), usable_s=fmt_cents(usable) if usable is not None else "—",
+        granted_s=fmt_cents(granted)))
