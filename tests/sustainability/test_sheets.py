@@ -111,3 +111,19 @@ def test_heat_canopy_larger_than_site_is_refused():
                     canopy_after_m2=150)
     with pytest.raises(SiteInputError, match="canopy area 150"):
         evaluate_heat(site)
+
+
+def test_hazard_classes_follow_the_thresholds():
+    from sttm.sustainability.flood import hazard_class
+    from sttm.sustainability.params import load_params
+    p = load_params()
+    assert hazard_class({"flood_area_high_km2": 5.0, "flood_area_medium_km2": 5.0}, 100.0, p)["class"] == "alta"
+    assert hazard_class({"flood_area_high_km2": 0.0, "flood_area_medium_km2": 10.0}, 100.0, p)["class"] == "media"
+    assert hazard_class({"flood_area_high_km2": 0.0, "flood_area_medium_km2": 9.0}, 100.0, p)["class"] == "bassa"
+    assert hazard_class(None, 100.0, p)["class"] == "non disponibile"
+    assert hazard_class({"flood_area_high_km2": 1.0}, None, p)["class"] == "non disponibile"
+
+
+def test_unknown_tree_size_is_refused():
+    with pytest.raises(SiteInputError, match="size class 'giant'"):
+        evaluate_flood(car_park(trees_after={"giant": 3}))

@@ -285,9 +285,14 @@ class NormalizedConvolver:
     def __call__(self, signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         valid = ~np.isnan(signal)
         k_hat = self._kernel_hat(kernel)
-        num = self._inverse(self._rfft(np.where(valid, signal, 0.0)) * k_hat, kernel.shape)
+        spec = self._rfft(np.where(valid, signal, 0.0))
+        spec *= k_hat
+        num = self._inverse(spec, kernel.shape)
+        del spec
         num[(num >= 0) & (num <= 2e-8)] = 0.0  # pygeoprocessing's round-off clamp (isclose to 1e-8)
-        den = self._inverse(self._mask_hat(valid) * k_hat, kernel.shape)
+        k_hat *= self._mask_hat(valid)
+        den = self._inverse(k_hat, kernel.shape)
+        del k_hat
         out = np.full(signal.shape, np.nan)
         ok = valid & (den > 0)
         out[ok] = num[ok] / den[ok] * float(kernel.sum())
