@@ -94,3 +94,28 @@ def test_pipeline_end_to_end(kb, tmp_path):
     res = render_atlas(kb, "lum", tmp_path / "lum", pdf=False)
     assert res["n_sheets"] == 2
     assert "LUM metropolitano" in (tmp_path / "lum" / "lum-rail-2.html").read_text()
+
+
+def test_portal_pages(kb):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from sttm.services.web import router
+
+    app = FastAPI()
+    app.state.kb = kb
+    app.include_router(router)
+    client = TestClient(app)
+    assert client.get("/servizi/atlante/comuni/").status_code == 503  # accessibility not computed yet
+    run_access(kb, cell_size=200)
+    run_lum(kb)
+    r = client.get("/servizi/atlante/comuni/")
+    assert r.status_code == 200 and 'href="015182-rho.html"' in r.text
+    r = client.get("/servizi/atlante/comuni/015182-rho.html")
+    assert r.status_code == 200 and "<svg" in r.text and "Polo urbano attrattore" not in r.text
+    r = client.get("/servizi/atlante/lum/lum-rail-2.html")
+    assert r.status_code == 200 and "SESTO FS" in r.text
+    assert client.get("/servizi/atlante/lum/nope.html").status_code == 404
+    assert client.get("/servizi/atlante/altro/").status_code == 404
+    pdf = client.get("/servizi/atlante/comuni/015209-sesto-san-giovanni.pdf")
+    assert pdf.status_code == 200 and pdf.content[:4] == b"%PDF"

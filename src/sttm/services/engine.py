@@ -116,9 +116,9 @@ class NetworkCost:
         g = self.network.csr()
         dn, dl = self.network.snap(dx, dy)
         on, ol = self.network.snap(ox, oy)
-        # origins grouped by node
+        # origins grouped by node: node k holds origins order[indptr[k]:indptr[k + 1]]
         order = np.argsort(on, kind="stable")
-        on_sorted = on[order]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(on, minlength=g.shape[0]))])
         out_i, out_j, out_d = [], [], []
         ud, inv = np.unique(dn, return_inverse=True)
         dests_of = pd.Series(np.arange(len(dn))).groupby(inv).apply(list).to_dict()
@@ -127,21 +127,22 @@ class NetworkCost:
             dist = csgraph.dijkstra(g, directed=True, indices=block, limit=max_m)
             for b in range(len(block)):
                 row = dist[b]
-                reach_nodes = np.flatnonzero(np.isfinite(row))
-                lo = np.searchsorted(on_sorted, reach_nodes, side="left")
-                hi = np.searchsorted(on_sorted, reach_nodes, side="right")
-                cnt = hi - lo
-                if cnt.sum() == 0:
+                reach_nodes = np.flatnonzero(row <= max_m)
+                lo = indptr[reach_nodes]
+                cnt = indptr[reach_nodes + 1] - lo
+                tot = int(cnt.sum())
+                if tot == 0:
                     continue
-                idx = np.concatenate([np.arange(a, c) for a, c in zip(lo[cnt > 0], hi[cnt > 0])])
+                # all origin positions of the reached nodes, without a Python loop
+                idx = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(tot)
                 oi = order[idx]
                 base = row[on[oi]] + ol[oi]
                 for jj in dests_of[start + b]:
-                    tot = base + dl[jj]
-                    ok = tot <= max_m
+                    tot_d = base + dl[jj]
+                    ok = tot_d <= max_m
                     out_i.append(oi[ok])
-                    out_j.append(np.full(ok.sum(), jj, dtype=np.int64))
-                    out_d.append(tot[ok])
+                    out_j.append(np.full(int(ok.sum()), jj, dtype=np.int64))
+                    out_d.append(tot_d[ok])
         if not out_i:
             e = np.array([], dtype=np.int64)
             return Pairs(e, e, np.array([], dtype=float))

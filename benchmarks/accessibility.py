@@ -1,0 +1,213 @@
+"""Accessibility benchmark (STTM 2).
+
+A. The whole CMM on the 100 m demand grid, every service category, straight-line mode (the mode
+   used while no street network is supplied): demand grid + nearest time + counts within 15' +
+   2SFCA, from the knowledge base (STTM_DB or var/sttm.gpkg; run `sttm kb build` first).
+   Goal: ≤ 20 s on this machine.
+B. A synthetic street network of ≥ 300,000 nodes (jittered grid with 10% of the streets removed):
+   for three POI categories, distance to the nearest POI (search radius 5 km) and number of POIs
+   within 1,125 m (15 minutes at 4.5 km/h), from every node. Run with sttm (SciPy sparse Dijkstra),
+   Pandana (contraction hierarchies) and NetworkX on the same network and queries, each in its own
+   process so that peak memory (max RSS) is its own; results are cross-checked for equality.
+
+Usage: .venv/bin/python benchmarks/accessibility.py [--skip-cmm] [--skip-network] [--nodes 312000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RADIUS = 1125.0     # 15 min at 4.5 km/h
+NEAREST_MAX = 2500.0  # nearest POI searched up to 2.5 km (33 min on foot); farther = not reached
+CATS = {"pharmacy": 1000, "school": 400, "hospital": 60}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def build_network(n_nodes: int, seed: int = 42):
+    from sttm.services.network import Network, grid_network
+
+    side_x = int(np.ceil(np.sqrt(n_nodes * 1.2)))
+    side_y = int(np.ceil(n_nodes / side_x))
+    g = grid_network(side_x, side_y, spacing=40.0, jitter=8.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    keep = rng.random(g.n_edges) > 0.10
+    net = Network.from_edges(g.x, g.y, g.u[keep], g.v[keep])
+    main = net.main_component()
+    pois = {}
+    for i, (cat, n) in enumerate(CATS.items()):
+        pois[cat] = np.sort(np.random.default_rng(seed + i).choice(main, n, replace=False))
+    return net, main, pois
+
+
+def worker(engine: str, n_nodes: int, out: str) -> None:
+    t0 = time.perf_counter()
+    net, main, pois = build_network(n_nodes)
+    t_build = time.perf_counter() - t0
+    res: dict = {"engine": engine, "nodes": int(net.n_nodes), "edges": int(net.n_edges), "main": int(len(main)),
+                 "t_build_network_s": t_build}
+    arrays = {}
+    if engine == "sttm":
+        from sttm.services.engine import NetworkCost
+
+        t0 = time.perf_counter()
+        cost = NetworkCost(net)
+        net.csr()
+        net.main_component()
+        res["t_prepare_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for cat, nodes in pois.items():
+            d = cost.node_distances(net.x[nodes], net.y[nodes], max_m=NEAREST_MAX)
+            arrays[f"near_{cat}"] = np.where(d <= NEAREST_MAX, d, np.inf)[main]
+        res["t_nearest_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for cat, nodes in pois.items():
+            p = cost.within(net.x[main], net.y[main], net.x[nodes], net.y[nodes], RADIUS)
+            arrays[f"count_{cat}"] = np.bincount(p.i, minlength=len(main))
+        res["t_count_s"] = time.perf_counter() - t0
+    elif engine == "pandana":
+        import pandana as pdna
+        import pandas as pd
+
+        t0 = time.perf_counter()
+        nodes_df = pd.DataFrame({"x": net.x, "y": net.y})
+        edges_df = pd.DataFrame({"from": net.u, "to": net.v, "w": net.length})
+        pn = pdna.Network(nodes_df["x"], nodes_df["y"], edges_df["from"], edges_df["to"], edges_df[["w"]], twoway=True)
+        res["t_prepare_s"] = time.perf_counter() - t0  # contraction hierarchies built here
+        t0 = time.perf_counter()
+        for cat, nodes in pois.items():
+            pn.set_pois(cat, NEAREST_MAX, 1, pd.Series(net.x[nodes]), pd.Series(net.y[nodes]))
+            r = pn.nearest_pois(NEAREST_MAX, cat, num_pois=1)
+            d = r[1].to_numpy(float)
+            arrays[f"near_{cat}"] = np.where(d < NEAREST_MAX, d, np.inf)[main]
+        res["t_nearest_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pn.precompute(RADIUS)  # range cache used by aggregate(): counted as query time
+        for cat, nodes in pois.items():
+            ids = pn.get_node_ids(pd.Series(net.x[nodes]), pd.Series(net.y[nodes]))
+            pn.set(ids, variable=pd.Series(np.ones(len(nodes)), index=ids.index), name=cat)
+            c = pn.aggregate(RADIUS, type="sum", decay="flat", name=cat)
+            arrays[f"count_{cat}"] = np.rint(c.to_numpy(float)).astype(np.int64)[main]
+        res["t_count_s"] = time.perf_counter() - t0
+    elif engine == "networkx":
+        import networkx as nx
+
+        t0 = time.perf_counter()
+        g = net.to_networkx()
+        res["t_prepare_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for cat, nodes in pois.items():
+            dd = nx.multi_source_dijkstra_path_length(g, set(nodes.tolist()), cutoff=NEAREST_MAX, weight="length")
+            d = np.full(net.n_nodes, np.inf)
+            d[np.fromiter(dd.keys(), int)] = np.fromiter(dd.values(), float)
+            arrays[f"near_{cat}"] = d[main]
+        res["t_nearest_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for cat, nodes in pois.items():
+            cnt = np.zeros(net.n_nodes, dtype=np.int64)
+            for s in nodes.tolist():
+                reach = nx.single_source_dijkstra_path_length(g, s, cutoff=RADIUS, weight="length")
+                cnt[np.fromiter(reach.keys(), int)] += 1
+            arrays[f"count_{cat}"] = cnt[main]
+        res["t_count_s"] = time.perf_counter() - t0
+    res["t_queries_s"] = res["t_nearest_s"] + res["t_count_s"]
+    res["peak_rss_mb"] = peak_rss_mb()
+    np.savez(out, **arrays)
+    print(json.dumps(res))
+
+
+def bench_network(n_nodes: int) -> None:
+    print(f"\n== B. synthetic network ≥ {n_nodes:,} nodes; POIs {CATS}; nearest (≤ {NEAREST_MAX:.0f} m) and "
+          f"count within {RADIUS:.0f} m from every node ==")
+    results, arrays = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine in ("sttm", "pandana", "networkx"):
+            out = os.path.join(tmp, f"{engine}.npz")
+            p = subprocess.run([sys.executable, __file__, "--worker", engine, "--nodes", str(n_nodes), "--out", out],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                print(f"{engine}: FAILED\n{p.stderr[-2000:]}")
+                continue
+            results[engine] = json.loads(p.stdout.strip().splitlines()[-1])
+            arrays[engine] = dict(np.load(out))
+    if "sttm" not in results:
+        return
+    r0 = results["sttm"]
+    print(f"network: {r0['nodes']:,} nodes, {r0['edges']:,} edges, main component {r0['main']:,} nodes")
+    print(f"{'engine':<10}{'prepare s':>11}{'nearest s':>11}{'count s':>10}{'queries s':>11}{'total s':>9}{'peak RSS MB':>13}")
+    for e, r in results.items():
+        tot = r["t_prepare_s"] + r["t_queries_s"]
+        print(f"{e:<10}{r['t_prepare_s']:>11.2f}{r['t_nearest_s']:>11.2f}{r['t_count_s']:>10.2f}{r['t_queries_s']:>11.2f}"
+              f"{tot:>9.2f}{r['peak_rss_mb']:>13.0f}")
+    for e in ("pandana", "networkx"):
+        if e not in results:
+            continue
+        r = results[e]
+        print(f"ratio {e}/sttm: queries {r['t_queries_s'] / r0['t_queries_s']:.2f}×, with preparation "
+              f"{(r['t_prepare_s'] + r['t_queries_s']) / (r0['t_prepare_s'] + r0['t_queries_s']):.2f}×, "
+              f"peak memory {r['peak_rss_mb'] / r0['peak_rss_mb']:.2f}×")
+        for k in arrays["sttm"]:
+            a, b = arrays["sttm"][k], arrays[e][k]
+            fin = np.isfinite(a) & np.isfinite(b)
+            same_reach = np.array_equal(np.isfinite(a), np.isfinite(b))
+            if k.startswith("near"):
+                diff = float(np.max(np.abs(a[fin] - b[fin]))) if fin.any() else 0.0
+                # Pandana keeps distances in float32
+                print(f"  {k:<16} vs {e}: max |Δ| = {diff:.4f} m, same reached set: {same_reach}")
+            else:
+                print(f"  {k:<16} vs {e}: identical counts: {np.array_equal(a, b)} "
+                      f"(differ on {int((a != b).sum())} nodes of {len(a):,})")
+
+
+def bench_cmm() -> None:
+    from sttm.config import default_db
+    from sttm.knowledge import open_kb
+    from sttm.services.pipeline import compute_access
+
+    db = default_db()
+    if not (db.startswith("postgresql") or Path(db).exists()):
+        print(f"\n== A. CMM: knowledge base {db} not found — run `sttm kb build` first; skipped ==")
+        return
+    kb = open_kb(db)
+    mun = kb.read_layer("municipalities")
+    svc = kb.read_layer("services")
+    t0 = time.perf_counter()
+    run = compute_access(mun, svc, cell_size=100.0)
+    dt = time.perf_counter() - t0
+    n_cat = len(run.categories)
+    print(f"\n== A. CMM, 100 m grid, straight line × {run.meta['detour_factor']} ==")
+    print(f"cells {run.meta['n_cells']:,}; services {len(svc):,}; categories {n_cat}; residents {run.meta['total_pop']:,.0f}")
+    print(f"demand grid + nearest + counts within 15' + 2SFCA for all categories + aggregates: {dt:.2f} s "
+          f"(goal ≤ 20 s: {'met' if dt <= 20 else 'NOT met'}); peak RSS {peak_rss_mb():.0f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker")
+    ap.add_argument("--out")
+    ap.add_argument("--nodes", type=int, default=312_000)
+    ap.add_argument("--skip-cmm", action="store_true")
+    ap.add_argument("--skip-network", action="store_true")
+    a = ap.parse_args()
+    if a.worker:
+        worker(a.worker, a.nodes, a.out)
+        return
+    if not a.skip_cmm:
+        bench_cmm()
+    if not a.skip_network:
+        bench_network(a.nodes)
+
+
+if __name__ == "__main__":
+    main()
