@@ -188,3 +188,17 @@ def test_geopackage_spatial_index(tmp_path):
     b = sample(3).to_crs(32632).geometry.iloc[2].bounds
     hit = pyogrio.read_dataframe(path, layer="prova", bbox=b)
     assert hit["code"].tolist() == ["k2"]
+
+
+def test_write_layers_is_one_transaction(kb_url):
+    kb = open_kb(kb_url)
+    kb.write_layer("a", sample(), META, key="code")
+    before = snapshot(kb)
+    bad = sample().assign(code=["x", "x", "y", "z", "w"])
+    with pytest.raises(LayerValidationError, match="duplicate key"):
+        kb.write_layers([("a", sample(6), META, "code"), ("b", bad, META, "code")])
+    assert snapshot(kb) == before
+    res = kb.write_layers([("a", sample(6), META, "code"), ("b", sample(2), META, "code")], loaded_by="import")
+    assert [(r.layer, r.version, r.changed) for r in res] == [("a", 2, True), ("b", 1, True)]
+    assert kb.catalog_entry("b")["loaded_by"] == "import"
+    kb.dispose()

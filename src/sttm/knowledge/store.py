@@ -259,6 +259,18 @@ class KnowledgeBase:
         with self.transaction() as conn:
             return self._write_prepared(conn, prepared, meta, actor, input_fingerprint, note)
 
+    def write_layers(self, items: list[tuple[str, pd.DataFrame, LayerMeta, str]], *, loaded_by: str | None = None,
+                     note: str = "") -> list[WriteResult]:
+        """Write several layers as ONE transaction: ``items`` are (name, data, meta, key). Every layer is
+        validated before anything is written; if any write fails, none of them happened."""
+        prepared = [(prepare(name, data, key), meta) for name, data, meta, key in items]
+        names = [p.name for p, _ in prepared]
+        if len(set(names)) != len(names):
+            raise KnowledgeError(f"write_layers: a layer is named twice ({', '.join(names)})")
+        actor = loaded_by or current_user()
+        with self.transaction() as conn:
+            return [self._write_prepared(conn, p, meta, actor, None, note) for p, meta in prepared]
+
     def _write_prepared(self, conn: Connection, p: PreparedLayer, meta: LayerMeta, actor: str,
                         fingerprint: str | None, note: str) -> WriteResult:
         cat, fv, ver = schema.catalog, schema.feature_versions, schema.versions

@@ -218,11 +218,14 @@ def run_import(kb, *, pgt=None, pgt_class=None, pgt_id=None, pgt_name=None, dusa
              "fermate": pt_stops}
     source = "; ".join(f"{k}: {Path(v).name}" for k, v in given.items() if v) + \
         "; sistema delle conoscenze: municipalities, stations, services"
-    for name, (gdf, key, title, desc) in layers.items():
-        _write(kb, rep, name, gdf, key, title, desc, source)
-    _write(kb, rep, "productive_areas", areas, "area_id", "Aree produttive e logistiche (STTM 3)",
-           "Aree produttive importate da PGT/DUSAF/OSM nella tassonomia STTM 3, con dimensione, comune, "
-           "imprese e accessibilità (rete primaria, ferrovia, TPL)", source)
+    layers["productive_areas"] = (areas, "area_id", "Aree produttive e logistiche (STTM 3)",
+                                  "Aree produttive importate da PGT/DUSAF/OSM nella tassonomia STTM 3, con "
+                                  "dimensione, comune, imprese e accessibilità (rete primaria, ferrovia, TPL)")
+    # one transaction for every layer of the import: all of them, or none
+    results = kb.write_layers([(name, gdf, _meta(title, desc, source), key)
+                               for name, (gdf, key, title, desc) in layers.items()], loaded_by=WING)
+    for res, (gdf, *_rest) in zip(results, layers.values()):
+        rep.written[res.layer] = (res.version, res.changed, len(gdf))
     return rep
 
 
