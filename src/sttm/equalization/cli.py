@@ -33,7 +33,7 @@ def _author(a):
 
 def _ledger(db):
     from sttm.equalization.fund import Ledger
-    return Ledger(_engine(db))
+    return _run(lambda: Ledger(_engine(db)))
 
 
 def _run(fn):
@@ -43,6 +43,9 @@ def _run(fn):
         return fn()
     except Refused as exc:
         console.print(f"[bold red]Rifiutato[/] ({exc.code}): {exc.message}")
+        raise typer.Exit(2)
+    except RuntimeError as exc:               # e.g. tables of an older layout
+        console.print(f"[bold red]Errore:[/] {exc}")
         raise typer.Exit(2)
 
 

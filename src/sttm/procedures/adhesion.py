@@ -71,8 +71,9 @@ _READY: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 def ensure_schema(engine: Engine) -> None:
     if engine in _READY:
         return
-    schema.metadata.create_all(engine, checkfirst=True,
-                               tables=[schema.adhesions, schema.adhesion_events, schema.adhesion_head])
+    tables = [schema.adhesions, schema.adhesion_events, schema.adhesion_head]
+    schema.metadata.create_all(engine, checkfirst=True, tables=tables)
+    chain.check_tables(engine, tables)
     chain.ensure_head(engine, schema.adhesion_head)
     _READY.add(engine)
 

@@ -60,7 +60,9 @@ _READY: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 def ensure_schema(engine: Engine) -> None:
     if engine in _READY:
         return
-    schema.metadata.create_all(engine, checkfirst=True, tables=[schema.calls, schema.proposals, schema.decisions])
+    tables = [schema.calls, schema.proposals, schema.decisions]
+    schema.metadata.create_all(engine, checkfirst=True, tables=tables)
+    chain.check_tables(engine, tables)
     _READY.add(engine)
 
 

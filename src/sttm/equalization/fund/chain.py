@@ -51,3 +51,16 @@ def set_head(conn, table: Table, seq: int, last_hash: str) -> None:
 def read_head(conn, table: Table) -> tuple[int, str] | None:
     row = conn.execute(select(table.c.last_seq, table.c.last_hash).where(table.c.id == 1)).first()
     return tuple(row) if row else None
+
+
+def check_tables(engine: Engine, tables: list[Table]) -> None:
+    """Refuses to work on tables created by an older layout (create_all does not add columns)."""
+    from sqlalchemy import inspect
+    insp = inspect(engine)
+    for t in tables:
+        have = {c["name"] for c in insp.get_columns(t.name)}
+        missing = [c.name for c in t.columns if c.name not in have]
+        if missing:
+            raise RuntimeError(f"table {t.name} in {engine.url.render_as_string(hide_password=True)} has an older "
+                               f"layout (missing columns: {', '.join(missing)}); it cannot be used as it is — "
+                               "migrate it or start from a new store")

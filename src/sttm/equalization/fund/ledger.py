@@ -288,6 +288,7 @@ def _default_rights(engine: Engine) -> Callable[[str, str], bool]:
 def ensure_schema(engine: Engine) -> None:
     """Creates the fund tables (if missing) and the chain head row."""
     schema.metadata.create_all(engine, checkfirst=True)
+    chain.check_tables(engine, list(schema.metadata.tables.values()))
     chain.ensure_head(engine, schema.chain_head)
 
 
