@@ -214,3 +214,17 @@ def test_capacity_fallbacks_and_partial_coverage():
     assert acc["score_15"].tolist() == pytest.approx([2 / 3, 1 / 2])
     agg = aggregate(cells, acc, "istat_code", cats).set_index("istat_code")
     assert np.isnan(agg.loc["015002", "share_sport"]) and agg.loc["015146", "share_sport"] == 1.0
+
+
+@pytest.mark.realdata
+def test_read_real_sidewalks_and_crossings_merged():
+    paths = [SHARED / "osm_milano_footway_sidewalk_overpass_2021-04-29.osm",
+             SHARED / "osm_milano_footway_crossing_overpass_2022-02-14.osm"]
+    if not all(p.exists() for p in paths):
+        pytest.skip("shared data mirror not present")
+    a, b = read_osm(paths[0]), read_osm(paths[1])
+    both = read_osm(paths)
+    # merged on OSM node ids: crossings share their end nodes with sidewalks
+    assert both.n_edges == a.n_edges + b.n_edges
+    assert both.n_nodes < a.n_nodes + b.n_nodes
+    assert len(both.main_component()) > max(len(a.main_component()), len(b.main_component()))

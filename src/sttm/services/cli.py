@@ -39,7 +39,7 @@ def _fail(exc: Exception):
 
 @access_app.command("run")
 def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
-               network: Optional[Path] = typer.Option(None, help="estratto OSM (.osm / .osm.pbf) della rete"),
+               network: Optional[list[Path]] = typer.Option(None, help="estratto OSM (.osm / .osm.pbf) della rete; ripetibile"),
                mode: str = typer.Option("walk", help="walk | bike"),
                weights: Optional[Path] = typer.Option(None, help="superficie per la distribuzione dasimetrica (GPKG/GeoJSON/SHP)"),
                weight_column: Optional[str] = typer.Option(None, help="colonna dei pesi (es. popolazione censuaria)"),
@@ -54,7 +54,7 @@ def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
         n_cat = service_points(kb.read_layer("services"))["category_key"].nunique()
         with _progress() as prog:
             task = prog.add_task("accessibilità per categoria", total=n_cat * (2 if network else 1))
-            run = run_access(kb, cell_size=cell, network_path=network, mode=mode, weights_path=weights,
+            run = run_access(kb, cell_size=cell, network_path=network or None, mode=mode, weights_path=weights,
                              weight_column=weight_column, progress=lambda k: prog.update(task, advance=1,
                                                                                          description=f"categoria {k}"))
     except Exception as exc:  # noqa: BLE001 — reported plainly to the user
@@ -78,7 +78,7 @@ def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
 
 
 @lum_app.command("build")
-def lum_build(network: Optional[Path] = typer.Option(None, help="estratto OSM pedonale per il bacino di 15 minuti"),
+def lum_build(network: Optional[list[Path]] = typer.Option(None, help="estratto OSM pedonale per il bacino di 15 minuti; ripetibile"),
               cluster: float = typer.Option(300.0, help="fermate entro questa distanza (m) formano un solo LUM"),
               overrides: Optional[Path] = typer.Option(None, help="CSV station_id,level che forza il livello"),
               db: Optional[str] = DB):
@@ -90,7 +90,7 @@ def lum_build(network: Optional[Path] = typer.Option(None, help="estratto OSM pe
     with _progress() as prog:
         task = prog.add_task("LUM", total=1)
         try:
-            table, cat, notes = run_lum(kb, network_path=network, cluster_m=cluster, overrides_path=overrides)
+            table, cat, notes = run_lum(kb, network_path=network or None, cluster_m=cluster, overrides_path=overrides)
         except Exception as exc:  # noqa: BLE001
             _fail(exc)
         prog.update(task, advance=1)

@@ -150,8 +150,9 @@ def _way_usable(tags: dict, mode: str) -> bool:
     raise ValueError(f"unknown mode {mode!r}: use 'walk' or 'bike'")
 
 
-def read_osm(path: str | Path, mode: str = "walk") -> Network:
-    """Build a walking (`mode="walk"`) or cycling (`mode="bike"`) network from an OSM file.
+def read_osm(path: str | Path | list, mode: str = "walk") -> Network:
+    """Build a walking (`mode="walk"`) or cycling (`mode="bike"`) network from one OSM file or a
+    list of them (merged on OSM node ids, e.g. separately extracted sidewalks and crossings).
 
     Reads .osm (XML, including Overpass `out geom` answers whose way nodes carry their
     coordinates inline) and .osm.pbf with pyosmium. Every way vertex becomes a node, every
@@ -161,9 +162,11 @@ def read_osm(path: str | Path, mode: str = "walk") -> Network:
     import osmium
     from pyproj import Transformer
 
-    path = Path(path)
-    if not path.exists():
-        raise NetworkImportError(f"{path}: file not found")
+    paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
+    for p_ in paths:
+        if not p_.exists():
+            raise NetworkImportError(f"{p_}: file not found")
+    path = paths[0] if len(paths) == 1 else "; ".join(str(p_) for p_ in paths)
     if mode not in {"walk", "bike"}:
         raise ValueError(f"unknown mode {mode!r}: use 'walk' or 'bike'")
 
@@ -184,10 +187,11 @@ def read_osm(path: str | Path, mode: str = "walk") -> Network:
             if len(ids) >= 2:
                 refs.append(np.asarray(ids, dtype=np.int64))
 
-    try:
-        Ways().apply_file(str(path))
-    except RuntimeError as exc:  # libosmium parse errors
-        raise NetworkImportError(f"{path}: not a readable OSM file ({exc})") from exc
+    for p_ in paths:
+        try:
+            Ways().apply_file(str(p_))
+        except RuntimeError as exc:  # libosmium parse errors
+            raise NetworkImportError(f"{p_}: not a readable OSM file ({exc})") from exc
     if not refs:
         raise NetworkImportError(f"{path}: no way usable for mode {mode!r} (highway=* tags)")
 
@@ -199,7 +203,8 @@ def read_osm(path: str | Path, mode: str = "walk") -> Network:
                 if n.id in missing:
                     inline[n.id] = (n.location.lon, n.location.lat)
 
-        Nodes().apply_file(str(path))
+        for p_ in paths:
+            Nodes().apply_file(str(p_))
         still = missing - inline.keys()
         if still:
             raise NetworkImportError(
