@@ -28,7 +28,7 @@ DbOption = typer.Option(None, "--db", help="knowledge base: a .gpkg path or a po
                                            "or var/sttm.gpkg)")
 
 #: wings that contribute commands; a wing not written yet is simply absent
-WING_CLI_MODULES = ["sttm.web.cli", "sttm.remix.cli", "sttm.services.cli", "sttm.sustainability.cli",
+WING_CLI_MODULES = ["sttm.web.cli", "sttm.services.cli", "sttm.sustainability.cli",
                     "sttm.production.cli", "sttm.equalization.cli", "sttm.procedures.cli"]
 
 
