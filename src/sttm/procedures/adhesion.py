@@ -14,7 +14,6 @@ import hashlib
 import json
 import re
 import tomllib
-import weakref
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -65,17 +64,9 @@ def cases() -> dict[str, dict]:
     return catalogue()["cases"]
 
 
-_READY: "weakref.WeakSet[Engine]" = weakref.WeakSet()
-
-
 def ensure_schema(engine: Engine) -> None:
-    if engine in _READY:
-        return
-    tables = [schema.adhesions, schema.adhesion_events, schema.adhesion_head]
-    schema.metadata.create_all(engine, checkfirst=True, tables=tables)
-    chain.check_tables(engine, tables)
-    chain.ensure_head(engine, schema.adhesion_head)
-    _READY.add(engine)
+    chain.ensure_tables(engine, schema.metadata, [schema.adhesions, schema.adhesion_events, schema.adhesion_head],
+                        head=schema.adhesion_head)
 
 
 _now = chain.now

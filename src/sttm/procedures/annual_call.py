@@ -11,7 +11,6 @@ import csv
 import json
 import re
 import tomllib
-import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -54,16 +53,8 @@ def rules() -> dict:
     return r
 
 
-_READY: "weakref.WeakSet[Engine]" = weakref.WeakSet()
-
-
 def ensure_schema(engine: Engine) -> None:
-    if engine in _READY:
-        return
-    tables = [schema.calls, schema.proposals, schema.decisions]
-    schema.metadata.create_all(engine, checkfirst=True, tables=tables)
-    chain.check_tables(engine, tables)
-    _READY.add(engine)
+    chain.ensure_tables(engine, schema.metadata, [schema.calls, schema.proposals, schema.decisions])
 
 
 _now = chain.now

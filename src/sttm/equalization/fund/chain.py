@@ -6,6 +6,7 @@ and chains stay linear; :func:`set_head` moves the tip before commit.
 """
 from __future__ import annotations
 
+import weakref
 from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, insert, select, update
@@ -64,3 +65,20 @@ def check_tables(engine: Engine, tables: list[Table]) -> None:
             raise RuntimeError(f"table {t.name} in {engine.url.render_as_string(hide_password=True)} has an older "
                                f"layout (missing columns: {', '.join(missing)}); it cannot be used as it is — "
                                "migrate it or start from a new store")
+
+
+_READY: "weakref.WeakKeyDictionary[Engine, set[str]]" = weakref.WeakKeyDictionary()
+
+
+def ensure_tables(engine: Engine, metadata: MetaData, tables: list[Table], head: Table | None = None) -> None:
+    """Creates ``tables`` if missing, checks their layout and (with ``head``) the chain's genesis row;
+    done once per engine."""
+    done = _READY.setdefault(engine, set())
+    key = ",".join(sorted(t.name for t in tables))
+    if key in done:
+        return
+    metadata.create_all(engine, checkfirst=True, tables=tables)
+    check_tables(engine, tables)
+    if head is not None:
+        ensure_head(engine, head)
+    done.add(key)

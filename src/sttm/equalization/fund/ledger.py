@@ -287,9 +287,7 @@ def _default_rights(engine: Engine) -> Callable[[str, str], bool]:
 
 def ensure_schema(engine: Engine) -> None:
     """Creates the fund tables (if missing) and the chain head row."""
-    schema.metadata.create_all(engine, checkfirst=True)
-    chain.check_tables(engine, list(schema.metadata.tables.values()))
-    chain.ensure_head(engine, schema.chain_head)
+    chain.ensure_tables(engine, schema.metadata, list(schema.metadata.tables.values()), head=schema.chain_head)
 
 
 class Ledger:
