@@ -198,7 +198,8 @@ def fund_postings(comune: Optional[str] = typer.Option(None), limit: int = typer
 
 
 @fund_app.command("verify")
-def fund_verify(db: Optional[str] = DB):
+def fund_verify(workers: int = typer.Option(1, help="processi che verificano tratti della catena"),
+                db: Optional[str] = DB):
     """Ricalcola la catena delle impronte, la partita doppia e i saldi. Esce con 1 se qualcosa non torna."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from sttm.equalization.fund import verify
@@ -206,7 +207,7 @@ def fund_verify(db: Optional[str] = DB):
     _ledger(db)
     with Progress(SpinnerColumn(), TextColumn("verifica della catena…"), TimeElapsedColumn(), console=console) as pr:
         pr.add_task("verify", total=None)
-        rep = verify(eng)
+        rep = verify(eng, workers=workers)
     if rep.ok:
         console.print(f"[green]ok[/] {rep.n_postings} registrazioni, {rep.n_lines} righe verificate in "
                       f"{rep.seconds:.2f} s ({rep.workers} processi)")
