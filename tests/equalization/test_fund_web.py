@@ -44,3 +44,27 @@ def test_cmm_sees_all_and_anonymous_nothing(tmp_path):
     anonymous = _client(tmp_path / "anon", None)
     assert anonymous.get("/fondo").status_code == 401
     assert anonymous.get("/api/fondo/saldi").status_code == 401
+
+
+def test_pages_in_the_portal(tmp_path):
+    """Through the real portal: sessions of a comune technician and of a CMM planner."""
+    from sttm.web import auth
+    from sttm.web.app import create_app
+    db = str(tmp_path / "portal.gpkg")
+    app = create_app(db)
+    eng = app.state.kb.engine
+    Ledger(eng, rights=lambda i, a: True).post(contribution(1000, source="developer", comune="015146",
+                                                            cause_type="agreement", cause_ref="AT-P",
+                                                            author="t", author_role="cmm"))
+    auth.add_user(eng, "tecnico.mi", "Password-lunga-123", "technician", istat_code="015146")
+    auth.add_user(eng, "pianificatore", "Password-lunga-123", "planner")
+    client = TestClient(app)
+    assert client.get("/fondo", follow_redirects=False).status_code == 401
+    token, _ = auth.login(eng, "tecnico.mi", "Password-lunga-123")
+    client.cookies.set(auth.SESSION_COOKIE, token)
+    assert client.get("/fondo/comune/015146").status_code == 200
+    assert client.get("/fondo/comune/015010").status_code == 403
+    token, _ = auth.login(eng, "pianificatore", "Password-lunga-123")
+    client.cookies.set(auth.SESSION_COOKIE, token)
+    r = client.get("/fondo")
+    assert r.status_code == 200 and "AT-P" in r.text
