@@ -170,3 +170,22 @@ def test_flood_context_layer_per_municipality(kb_path):
     assert not bool(ab["lspp_complete"]) and ab["lspp_missing"] == "n"
     assert ab["min_volume_m3_ha"] == 500 and ab["min_volume_status"] == "unverified"
     assert ab["flood_hazard_class"] == "alta"           # 12.889/47.8 = 27 % high
+
+
+def test_portal_form_evaluates_without_saving(kb_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from sttm.sustainability.web import router
+
+    app = FastAPI()
+    app.state.kb = open_kb(kb_path)
+    app.include_router(router)
+    with TestClient(app) as c:
+        assert "Calcola la scheda" in c.get("/sttm1/valuta?scheda=heat").text
+        r = c.post("/sttm1/valuta", data={"sheet": "heat", "site": EXAMPLES["heat"]})
+        assert r.status_code == 200 and "Isola di calore" in r.text.replace("isola di calore", "Isola di calore")
+        r = c.post("/sttm1/valuta", data={"sheet": "flood", "site": EXAMPLES["flood"].replace("asphalt = 4500",
+                                                                                              "asphalt = 10")})
+        assert r.status_code == 400 and "surfaces add up to" in r.text
+    assert not app.state.kb.has_layer("nbs_sheets")

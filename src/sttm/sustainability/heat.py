@@ -132,11 +132,14 @@ def evaluate_heat(site: HeatSite, params: Params | None = None, catalogue: Catal
              "canopy_for_target_total_m2": max(0.0, target / (uhi * w_s) * S),
              "extra_canopy_needed_m2": canopy_needed, "extra_canopy_feasible": feasible,
              "extra_desealing_needed_m2": desealing_needed}
+    def it(x, d=2):   # Italian number format
+        return f"{x:,.{d}f}".replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+
     verdict = {"target_met": reduction >= target - 1e-9,
-               "text_it": (f"Riduzione stimata {reduction:.2f} °C: obiettivo di {target:.2f} °C raggiunto"
+               "text_it": (f"Riduzione stimata {it(reduction)} °C: obiettivo di {it(target)} °C raggiunto"
                            if reduction >= target - 1e-9 else
-                           f"Riduzione stimata {reduction:.2f} °C: per l'obiettivo di {target:.2f} °C servono "
-                           f"altri {canopy_needed:,.0f} m² di chioma".replace(",", "."))}
+                           f"Riduzione stimata {it(reduction)} °C: per l'obiettivo di {it(target)} °C servono "
+                           f"altri {it(canopy_needed, 0)} m² di chioma")}
     from .monitoring import heat_indicators
     keys = ["ucm.cc_weight_shade", "ucm.cc_weight_albedo", "ucm.cc_weight_eti", "ucm.green_area_min_ha",
             "ucm.t_ref_c", "ucm.uhi_max_c", "verdict.heat_target_reduction_c"]

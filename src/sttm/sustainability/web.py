@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 router = APIRouter(prefix="/sttm1", tags=["STTM 1 – NBS"])
@@ -47,3 +47,51 @@ async def sheet_page(request: Request, sheet_id: str):
     if row is None or row.empty:
         raise HTTPException(404, f"scheda {sheet_id!r} non trovata")
     return HTMLResponse(render_sheet(json.loads(row.iloc[0]["result_json"])))
+
+
+def _form(request: Request, sheet: str, site: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+    from sttm.reports import render_html
+
+    from .catalogue import load_catalogue
+
+    return HTMLResponse(render_html("sttm.sustainability", "nbs_form.html.j2",
+                                    {"sheet": sheet, "site": site, "error": error,
+                                     "types": sorted(load_catalogue())}), status_code=status)
+
+
+@router.get("/valuta", response_class=HTMLResponse)
+async def evaluate_form(request: Request, scheda: str = "flood"):
+    from .siteio import EXAMPLES
+
+    sheet = scheda if scheda in EXAMPLES else "flood"
+    return _form(request, sheet, EXAMPLES[sheet])
+
+
+@router.post("/valuta", response_class=HTMLResponse)
+async def evaluate_submit(request: Request, sheet: str = Form(...), site: str = Form(...)):
+    """Evaluate a sheet from a TOML description (nothing is saved); errors re-show the form."""
+    import tomllib
+
+    from .catalogue import CatalogueError
+    from .flood import evaluate_flood
+    from .heat import evaluate_heat
+    from .hydrology import HydrologyError
+    from .kb import ContextError, site_context
+    from .report import render_sheet
+    from .siteio import flood_site, heat_site
+    from .surfaces import SiteInputError
+
+    if sheet not in ("flood", "heat"):
+        return _form(request, "flood", site, "scheda sconosciuta", 400)
+    try:
+        d = tomllib.loads(site)
+        ctx = site_context(request.app.state.kb, d["istat_code"]) if d.get("istat_code") else {}
+        if sheet == "flood":
+            s, notes = flood_site(d, ctx, "descrizione")
+            result = evaluate_flood(s)
+        else:
+            s, notes = heat_site(d, ctx, "descrizione")
+            result = evaluate_heat(s)
+    except (tomllib.TOMLDecodeError, SiteInputError, HydrologyError, CatalogueError, ContextError) as exc:
+        return _form(request, sheet, site, str(exc), 400)
+    return HTMLResponse(render_sheet(result, notes))
