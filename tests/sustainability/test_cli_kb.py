@@ -15,10 +15,9 @@ from sttm.sustainability.siteio import EXAMPLES
 runner = CliRunner()
 
 
-@pytest.fixture()
-def kb_path(tmp_path):
-    path = tmp_path / "kb.gpkg"
-    kb = open_kb(str(path))
+def populate(url: str) -> str:
+    """A two-comune knowledge base (Milano class A with full LSPP; Abbiategrasso class B, n blank)."""
+    kb = open_kb(url)
     meta = LayerMeta(title="test")
     mun = gpd.GeoDataFrame(
         {"istat_code": ["015146", "015002"], "name": ["Milano", "Abbiategrasso"], "area_km2": [181.7, 47.8],
@@ -35,7 +34,12 @@ def kb_path(tmp_path):
                        "flood_area_medium_km2": [12.4, 12.889], "flood_pop_high": [29735, 19]})
     kb.write_layer("hazard", hz, meta, key="istat_code", loaded_by="test")
     kb.dispose()
-    return str(path)
+    return url
+
+
+@pytest.fixture()
+def kb_path(tmp_path):
+    return populate(str(tmp_path / "kb.gpkg"))
 
 
 def test_flood_sheet_from_kb_saved_and_reported(tmp_path, kb_path):
@@ -189,3 +193,20 @@ def test_portal_form_evaluates_without_saving(kb_path):
                                                                                               "asphalt = 10")})
         assert r.status_code == 400 and "surfaces add up to" in r.text
     assert not app.state.kb.has_layer("nbs_sheets")
+
+
+@pytest.mark.postgis
+def test_results_round_trip_on_both_backends(tmp_path, kb_url):
+    url = populate(kb_url)
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLES["flood"])
+    for args in (["flood", str(site), "--db", url, "--save"], ["context", "--db", url, "--save"]):
+        r = runner.invoke(nbs_app, args)
+        assert r.exit_code == 0, r.output
+    kb = open_kb(url)
+    assert bool(kb.read_layer("nbs_sheets")["target_met"].iloc[0])
+    ctx = kb.read_layer("nbs_flood_context").set_index("istat_code")
+    assert ctx.loc["015146", "required_m3_ha"] == pytest.approx(867.55, abs=0.01)
+    # re-running the context on unchanged inputs writes nothing new
+    r = runner.invoke(nbs_app, ["context", "--db", url, "--save"])
+    assert "invariato" in r.output
