@@ -131,3 +131,16 @@ def test_packaged_dusaf_table_covers_its_classes():
     assert {1111, 1221, 1411, 2111, 213, 3111, 5122} <= set(t.df.index)
     assert t.column("cn_d").between(30, 100).all()
     assert set(t.column("green_area").unique()) <= {0, 1}
+
+
+def test_geographic_crs_and_misaligned_soil_are_refused(tmp_path):
+    p = write(tmp_path / "geo.tif", np.ones((3, 3), np.int16), crs="EPSG:4326")
+    with pytest.raises(RasterInputError, match="geo.tif: CRS EPSG:4326 is geographic"):
+        read_raster(p)
+    lulc = grid(np.ones((3, 3), np.int16))
+    soil = Grid(np.ones((2, 3), np.int16), TR, lulc.crs, 0, "soil.tif")
+    with pytest.raises(RasterInputError, match="soil.tif: soil raster"):
+        curve_number_runoff(lulc, soil, table(tmp_path), 40.0)
+    soil = Grid(np.full((3, 3), 7, np.int16), TR, lulc.crs, 0, "soil7.tif")
+    with pytest.raises(RasterInputError, match=r"soil7.tif: soil group values must be 1–4 \(A–D\); found \[7\]"):
+        curve_number_runoff(lulc, soil, table(tmp_path), 40.0)
