@@ -285,7 +285,7 @@ class NormalizedConvolver:
     def __call__(self, signal: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         valid = ~np.isnan(signal)
         k_hat = self._kernel_hat(kernel)
-        spec = self._rfft(np.where(valid, signal, 0.0))
+        spec = self._rfft(np.where(valid, signal, 0.0).astype(np.float64, copy=False))
         spec *= k_hat
         num = self._inverse(spec, kernel.shape)
         del spec
@@ -391,7 +391,7 @@ def urban_cooling(lulc: Grid, table: LandcoverTable, t_ref: float, uhi_max: floa
         cc = per_pixel(ws[0] * tab["shade"] + ws[1] * tab["albedo"] + ws[2] * tab["kc"])
     else:
         cc = per_pixel(1.0 - tab["building_intensity"])
-    cc = cc.astype(np.float32).astype(np.float64)   # InVEST writes CC as float32
+    cc = cc.astype(np.float32)   # InVEST writes CC as float32
     green = per_pixel(tab["green_area"])
     del idx
     cc_green = np.where(np.isnan(cc) | np.isnan(green), np.nan, np.where(green.astype(bool), cc, 0.0))
@@ -408,13 +408,14 @@ def urban_cooling(lulc: Grid, table: LandcoverTable, t_ref: float, uhi_max: floa
     del cc_green
     # a pixel count: round off the FFT noise so that exactly 2 ha (e.g. 200 cells of 10 m) counts
     ga_sum = np.round(conv(green, k_disk), 6)
+    del green
     threshold = green_area_min_m2 / cell ** 2
     use_cc = (cc >= cc_park) | (ga_sum < threshold)
     hm = np.where(use_cc, cc, cc_park)
     del use_cc
-    hm = np.where(np.isnan(cc) & np.isnan(cc_park), np.nan, hm).astype(np.float32).astype(np.float64)
-    t_nomix = (t_ref + (1.0 - hm) * uhi_max).astype(np.float32).astype(np.float64)
+    hm = np.where(np.isnan(cc) & np.isnan(cc_park), np.nan, hm).astype(np.float32)
+    t_nomix = (t_ref + (1.0 - hm.astype(np.float64)) * uhi_max).astype(np.float32)
     # convolve the anomaly (T − T_ref): same result, smaller dynamic range for the FFT
-    t_air = conv(t_nomix - t_ref, k_mix) + t_ref * float(k_mix.sum())
+    t_air = conv(t_nomix.astype(np.float64) - t_ref, k_mix) + t_ref * float(k_mix.sum())
     return {"cc": cc, "green_area_sum": ga_sum, "cc_park": cc_park, "hm": hm,
             "t_air_nomix": t_nomix, "t_air": t_air}
