@@ -61,12 +61,17 @@ def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
         _fail(exc)
     m = run.meta
     t = Table("categoria", "t medio (min)", "popolazione entro 15'", "rapporto 2SFCA medio", title="CMM — sintesi")
-    pop = run.cells["pop"]
     for c in run.categories:
-        tt = (run.cells[f"t_{c.key}"] * pop).sum() / pop.sum()
-        share = pop[run.cells[f"n_{c.key}"] > 0].sum() / pop.sum()
-        r = (run.cells[f"r_{c.key}"].fillna(0) * pop).sum() / pop.sum()
-        t.add_row(c.label, f"{tt:.1f}", f"{share:.1%}", f"{r:.2f} / {c.per:g}")
+        ev = run.cells[run.cells[f"t_{c.key}"].notna()]  # cells where the category is evaluated
+        pop = ev["pop"]
+        if pop.sum() <= 0:
+            t.add_row(c.label, "—", "—", "—")
+            continue
+        tt = (ev[f"t_{c.key}"] * pop).sum() / pop.sum()
+        share = pop[ev[f"n_{c.key}"] > 0].sum() / pop.sum()
+        r = (ev[f"r_{c.key}"].fillna(0) * pop).sum() / pop.sum()
+        t.add_row(c.label + (" (solo " + ", ".join(c.coverage) + ")" if c.coverage else ""), f"{tt:.1f}",
+                  f"{share:.1%}", f"{r:.2f} / {c.per:g}")
     console.print(t)
     console.print(f"Celle: {m['n_cells']:,} ({m['cell_size_m']:.0f} m, metodo {m['method']}); residenti {m['total_pop']:,.0f}; "
                   f"tempi: {', '.join(m['time_method'])} a {m['speed_kmh']} km/h; {time.perf_counter() - t0:.1f} s")
