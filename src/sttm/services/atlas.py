@@ -243,7 +243,9 @@ def comune_context(d: AtlasData, istat: str) -> dict:
     for cs in d.cats:
         n = int((svc["category_key"] == cs.key).sum())
         share = a[f"share_{cs.key}"] if a is not None else np.nan
-        rows.append({"label": cs.label, "n": n, "t": a[f"t_{cs.key}"] if a is not None else np.nan,
+        label = cs.label + (" (dati solo per Milano)" if cs.coverage == ("015146",) else
+                             f" (dati solo per {', '.join(cs.coverage)})" if cs.coverage else "")
+        rows.append({"label": label, "n": n, "t": a[f"t_{cs.key}"] if a is not None else np.nan,
                      "share": share, "cmm_share": d.cmm[f"share_{cs.key}"], "r": a[f"r_{cs.key}"] if a is not None else np.nan,
                      "cmm_r": d.cmm[f"r_{cs.key}"], "per": cs.per, "note": cs.note})
         bars.append((cs.label[:28], share, d.cmm[f"share_{cs.key}"]))
