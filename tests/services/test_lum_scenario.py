@@ -56,7 +56,9 @@ def test_lum_perimeters_and_contents():
     grid, _ = demand_grid(mun, 100)
     services = pd.DataFrame({"x": [X0 + 5050, X0 + 5400, X0 + 3100], "y": [Y0 + 1000] * 3,
                              "category_key": ["pharmacy", "pharmacy", "school_primaria"]})
-    opp = gpd.GeoDataFrame({"geometry": [box(X0 + 5100, Y0 + 900, X0 + 5300, Y0 + 1100)]}, crs="EPSG:32632")
+    # one polygon (200 m × 200 m) and one area registered as a point with its declared surface
+    opp = gpd.GeoDataFrame({"area_m2": [None, 5000.0]}, geometry=[box(X0 + 5100, Y0 + 900, X0 + 5300, Y0 + 1100),
+                           Point(X0 + 5000, Y0 + 1400)], crs="EPSG:32632")
     net = grid_network(121, 41, spacing=50, x0=X0, y0=Y0)
     cat = lum_catchments(lum, network=net, walk_m=400)
     assert set(cat["kind"]) == {"r200", "r500", "walk15"}
@@ -69,8 +71,8 @@ def test_lum_perimeters_and_contents():
     # Rho cells: 2000/400 = 5 inhabitants each; centres within 200 m of (5000,1000): 12 cells
     assert con.loc["lum_s3_r200", "pop"] == pytest.approx(12 * 5)
     assert con.loc["lum_s3_r200", "svc_pharmacy"] == 1 and con.loc["lum_s3_r500", "svc_pharmacy"] == 2
-    assert con.loc["lum_s3_r200", "opp_n"] == 1
-    assert con.loc["lum_s3_r500", "opp_m2"] == pytest.approx(200 * 200)
+    assert con.loc["lum_s3_r200", "opp_n"] == 1 and con.loc["lum_s3_r500", "opp_n"] == 2
+    assert con.loc["lum_s3_r500", "opp_m2"] == pytest.approx(200 * 200 + 5000)
     table = lum_table(lum, cat, con.reset_index()).set_index("lum_id")
     assert table.loc["lum_s3", "svc_pharmacy_r500"] == 2 and "pop_walk15" in table.columns
 

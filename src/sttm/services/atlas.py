@@ -257,7 +257,11 @@ def comune_context(d: AtlasData, istat: str) -> dict:
     opp = None
     if d.opp is not None:
         o = d.opp.iloc[d.opp.sindex.query(row.geometry, predicate="intersects")]
-        opp = {"n": len(o), "ha": float(o.geometry.intersection(row.geometry).area.sum() / 1e4)}
+        o = o[o.geometry.intersects(row.geometry)]
+        area = o.geometry.intersection(row.geometry).area
+        if "area_m2" in o.columns:  # areas registered as points carry their surface
+            area = area.where(o.geom_type != "Point", pd.to_numeric(o["area_m2"], errors="coerce").fillna(0))
+        opp = {"n": len(o), "ha": float(area.sum() / 1e4)}
     hz = None
     if d.hazard is not None:
         h = d.hazard[d.hazard["istat_code"] == istat]

@@ -154,6 +154,10 @@ def catchment_contents(catchments: gpd.GeoDataFrame, grid: gpd.GeoDataFrame, ser
         oi, og = tree.query(opportunity_areas.geometry.values, predicate="intersects")
         out["opp_n"] = np.bincount(og, minlength=len(geoms)).astype(np.int64)
         inter = shapely.area(shapely.intersection(opportunity_areas.geometry.values[oi], geoms[og]))
+        if "area_m2" in opportunity_areas.columns:  # areas registered as points carry their surface
+            declared = pd.to_numeric(opportunity_areas["area_m2"], errors="coerce").fillna(0).to_numpy(float)[oi]
+            is_pt = shapely.get_type_id(opportunity_areas.geometry.values[oi]) == 0
+            inter = np.where(is_pt, declared, inter)
         out["opp_m2"] = np.bincount(og, weights=inter, minlength=len(geoms))
     return out
 
