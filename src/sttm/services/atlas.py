@@ -261,7 +261,8 @@ def comune_context(d: AtlasData, istat: str) -> dict:
         area = o.geometry.intersection(row.geometry).area
         if "area_m2" in o.columns:  # areas registered as points carry their surface
             area = area.where(o.geom_type != "Point", pd.to_numeric(o["area_m2"], errors="coerce").fillna(0))
-        opp = {"n": len(o), "ha": float(area.sum() / 1e4)}
+        opp = {"n": len(o), "ha": float(area.sum() / 1e4) if area.sum() > 0 else None,
+               "kinds": o["kind"].value_counts().to_dict() if "kind" in o.columns else {}}
     hz = None
     if d.hazard is not None:
         h = d.hazard[d.hazard["istat_code"] == istat]

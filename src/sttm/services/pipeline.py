@@ -112,6 +112,8 @@ def compute_access(municipalities: gpd.GeoDataFrame, services: gpd.GeoDataFrame,
     """Demand grid + accessibility for every category in `services`. With a `network`, cells more
     than `max_snap_m` from it fall back to straight-line × detour (marked per cell)."""
     p = params()
+    if mode not in p["modes"]:
+        raise ServicesRunError(f"modo {mode!r} sconosciuto: usare {' | '.join(p['modes'])}")
     speed = p["modes"][mode]["speed_kmh"]
     thr = float(p["travel"]["threshold_min"])
     grid, gmeta = demand_grid(municipalities, cell_size, weights=weights, weight_column=weight_column)
