@@ -157,3 +157,27 @@ def test_site_indicators_from_grid_and_hazard():
     assert ind.loc[0, "density"] == pytest.approx(n_cells * 5 / (np.pi * 0.25))
     assert ind.loc[0, "fragile_share"] == pytest.approx(300 / 2000)
     assert ind.loc[0, "access_gap"] == pytest.approx(0.25)
+
+
+def test_compute_access_network_with_straight_line_fallback():
+    from sttm.services.engine import NetworkCost
+    from sttm.services.pipeline import compute_access
+
+    mun, _ = territory()
+    services = gpd.GeoDataFrame({"service_id": ["p1", "p2"], "category": ["pharmacy", "pharmacy"],
+                                 "subcategory": [None, None], "capacity": [None, None],
+                                 "geometry": [Point(X0 + 1000, Y0 + 1000), Point(X0 + 5000, Y0 + 1000)]}, crs="EPSG:32632")
+    # a street grid over the first 2.5 km only (Milano and part of Sesto)
+    net = grid_network(51, 41, spacing=50, x0=X0, y0=Y0)
+    run = compute_access(mun, services, cell_size=100, network=net, max_snap_m=250)
+    c = run.cells
+    near = c.geometry.centroid.x <= X0 + 2500 + 250  # within max_snap_m of the last street
+    assert (c.loc[near, "time_method"] == "network_walk").all() and not c.loc[near, "approximate"].any()
+    assert (c.loc[~near, "time_method"] == "straight_line_x1.30").all() and c.loc[~near, "approximate"].all()
+    # network cells: the same times as the engine run directly on those cells
+    sub = c[near]
+    cx, cy = sub.geometry.centroid.x.to_numpy(), sub.geometry.centroid.y.to_numpy()
+    d = NetworkCost(net).nearest(cx, cy, np.array([X0 + 1000, X0 + 5000.0]), np.array([Y0 + 1000, Y0 + 1000.0]))
+    assert sub["t_pharmacy"].to_numpy() == pytest.approx(d / (4.5 * 1000 / 60))
+    assert run.meta["approximate_share_of_cells"] == pytest.approx((~near).mean())
+    assert set(run.by_municipality["istat_code"]) == {"015146", "015209", "015182"}
