@@ -256,6 +256,11 @@ def run_lum(kb, *, network_path=None, cluster_m: float = 300.0, overrides_path=N
     notes = [] if opp is not None else [MISSING_IT["opportunity_areas"]]
     if net is None:
         notes.append("bacino pedonale di 15 minuti non calcolato: nessuna rete pedonale fornita (solo raggi 200/500 m)")
+    else:
+        n_walk = int((cat["kind"] == "walk15").sum())
+        if n_walk < len(lum):
+            notes.append(f"bacino pedonale di 15 minuti calcolato per {n_walk} LUM su {len(lum)}: per gli altri la rete "
+                         "fornita non raggiunge le fermate")
     extra = {"notes_it": notes, "cluster_m": cluster_m, "network": str(network_path) if network_path else None}
     kb.write_layer("lum", table, _meta(
         "LUM — Luoghi Urbani per la Mobilità",
