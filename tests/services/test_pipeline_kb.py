@@ -15,7 +15,10 @@ META = LayerMeta(title="test", source="hand-made", licence="CC0", vintage="2026"
 
 @pytest.fixture()
 def kb(tmp_path):
-    kb = open_kb(str(tmp_path / "kb.gpkg"))
+    return populate(open_kb(str(tmp_path / "kb.gpkg")))
+
+
+def populate(kb):
     mun = gpd.GeoDataFrame({
         "istat_code": ["015146", "015209", "015182"], "name": ["Milano", "Sesto San Giovanni", "Rho"],
         "cadastral_code": ["F205", "I690", "H264"], "area_km2": [4.0, 4.0, 4.0],
@@ -119,3 +122,46 @@ def test_portal_pages(kb):
     assert client.get("/servizi/atlante/altro/").status_code == 404
     pdf = client.get("/servizi/atlante/comuni/015209-sesto-san-giovanni.pdf")
     assert pdf.status_code == 200 and pdf.content[:4] == b"%PDF"
+
+
+@pytest.mark.postgis
+def test_pipeline_on_postgis(fresh_postgis_url, tmp_path):
+    kb = populate(open_kb(fresh_postgis_url))
+    assert kb.backend == "postgis"
+    run_access(kb, cell_size=200)
+    run_lum(kb)
+    run_location_scenario(kb, "pharmacy", 1, method="pmedian", solver="cbc")
+    lum = kb.read_layer("lum").set_index("lum_id")
+    assert lum.loc["lum_rail_2", "level"] == "metropolitano"
+    assert lum.geometry.geom_type.eq("MultiPoint").all()
+    cells = kb.read_layer("access_cells")
+    assert cells["approximate"].all() and len(cells) == 300
+    assert render_atlas(kb, "lum", tmp_path / "lum", pdf=False)["n_sheets"] == 2
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_data_access_lum_and_sheets(real_kb_path, tmp_path):
+    import shutil
+
+    path = tmp_path / "kb.gpkg"
+    shutil.copy(real_kb_path, path)
+    kb = open_kb(str(path))
+    run = run_access(kb)
+    mun = kb.read_layer("municipalities").set_index("istat_code")
+    bym = kb.read_layer("access_by_municipality").set_index("istat_code")
+    assert len(bym) == 133
+    # the grid keeps every comune's residents
+    assert bym["pop"].to_numpy() == pytest.approx(mun.loc[bym.index, "residents_anpr_2025"].to_numpy(float))
+    assert run.meta["total_pop"] == pytest.approx(mun["residents_anpr_2025"].sum())
+    run_lum(kb)
+    lum = kb.read_layer("lum")
+    sesto = lum[lum["municipality"] == "Sesto San Giovanni"]
+    assert "metropolitano" in set(sesto["level"])  # Sesto 1° Maggio FS: rail–metro interchange
+    assert (lum["istat_code"] != "015146").all()
+    res = render_atlas(kb, "comuni", tmp_path / "atlas", pdf=False, only=["Rho", "Sesto San Giovanni", "Legnano"])
+    assert res["n_sheets"] == 3
+    for slug, name in (("015182-rho", "Rho"), ("015209-sesto-san-giovanni", "Sesto San Giovanni"),
+                       ("015118-legnano", "Legnano")):
+        html = (tmp_path / "atlas" / f"{slug}.html").read_text()
+        assert name in html and "<svg" in html and "Polo urbano attrattore" in html
