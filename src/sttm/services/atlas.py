@@ -92,6 +92,7 @@ class AtlasData:
     cmm: dict
     notes: list[str]
     approx_note: str
+    demand_note: str = ""
 
 
 def load_atlas_data(kb) -> AtlasData:
@@ -145,7 +146,14 @@ def load_atlas_data(kb) -> AtlasData:
     approx_note = (f"Tempi a piedi ({p['modes']['walk']['speed_kmh']} km/h) calcolati in linea d'aria × "
                    f"{p['straight_line']['detour_factor']:.2f} (fattore di deviazione): valori APPROSSIMATI."
                    if approx > 0.5 else "Tempi calcolati sulla rete pedonale fornita.")
-    return AtlasData(mun, acc, svc, stations, blocks, cells, lum, catch, acc_lum, opp, hazard, cats, cmm, notes, approx_note)
+    if (cells["method"].astype(str) == "uniform").all():
+        demand_note = ("La popolazione è distribuita uniformemente sul territorio comunale (griglia 100 m): nei comuni con "
+                       "ampie aree agricole le quote a 15 minuti risultano sottostimate; fornire la superficie "
+                       "dell'urbanizzato (es. DUSAF) con `sttm access run --weights` per una distribuzione dasimetrica.")
+    else:
+        demand_note = "La popolazione è distribuita sulla superficie fornita (metodo dasimetrico, griglia 100 m)."
+    return AtlasData(mun, acc, svc, stations, blocks, cells, lum, catch, acc_lum, opp, hazard, cats, cmm, notes,
+                     approx_note, demand_note)
 
 
 def _fit_bbox(bbox, width: int, height: int, n_labels: int):
@@ -230,8 +238,13 @@ def _map_lum(d: AtlasData, row) -> str:
     return svg_map(layers, width=680, height=430, bbox=bbox, title=f"Mappa del LUM {row['name']}")
 
 
+def _it(v: float, decimals: int = 0) -> str:
+    """Italian decimal comma (thousands with a dot)."""
+    return f"{v:,.{decimals}f}".replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+
+
 def _fmt_pct(v):
-    return "—" if v is None or not np.isfinite(v) else f"{100 * v:.0f}%".replace(".", ",")
+    return "—" if v is None or not np.isfinite(v) else f"{_it(100 * v)}%"
 
 
 def comune_context(d: AtlasData, istat: str) -> dict:
@@ -274,6 +287,7 @@ def comune_context(d: AtlasData, istat: str) -> dict:
     return {"kind": "comune", "id": istat, "slug": _slug(f"{istat}-{row['name']}"), "title": row["name"],
             "row": row, "role_it": ROLE_IT.get(row.get("role"), "—"), "zone": row.get("zone") or "non assegnata",
             "under12_share": under / row["residents_istat_2021"] if under and row["residents_istat_2021"] else None,
+            "demand_note": d.demand_note,
             "score": a["score_15"] if a is not None else np.nan, "cmm": d.cmm, "rows": rows, "lums": lums, "opp": opp,
             "hazard": hz, "guidance": guidance, "map_svg": _map_comune(d, row),
             "chart_svg": bar_chart(bars, title="Quota di residenti a 15 minuti"), "approx_note": d.approx_note,
@@ -294,8 +308,8 @@ def _guidance_comune(row, rows, lums, hz, a, d) -> list[str]:
                  "della media metropolitana — carenza da considerare nel Piano dei Servizi.")
     for r in rows:
         if r["per"] == 1 and np.isfinite(r["r"]) and np.isfinite(r["cmm_r"]) and r["r"] < 0.75 * r["cmm_r"]:
-            g.append(f"{r['label']}: offerta per bambino (2SFCA {r['r']:.2f}) sotto il 75% della media CMM "
-                     f"({r['cmm_r']:.2f}).".replace(".", ",", 1))
+            g.append(f"{r['label']}: offerta per bambino (2SFCA {_it(r['r'], 2)}) sotto il 75% della media CMM "
+                     f"({_it(r['cmm_r'], 2)}).")
     if lums:
         names = ", ".join(x["name"] for x in lums)
         g.append(f"Localizzare i nuovi servizi sovracomunali preferibilmente nei LUM ({names}), privilegiando le aree "
@@ -303,8 +317,8 @@ def _guidance_comune(row, rows, lums, hz, a, d) -> list[str]:
     else:
         g.append("Nessun LUM nel comune: i servizi sovracomunali vanno orientati verso i LUM e i poli vicini.")
     if hz is not None and hz["flood_pop_high_pct"] and hz["flood_pop_high_pct"] >= 1:
-        g.append(f"{hz['flood_pop_high_pct']:.1f}% dei residenti in aree a pericolosità idraulica elevata (ISPRA 2020): "
-                 "escludere tali aree dalle nuove localizzazioni di servizi.".replace(".", ",", 1))
+        g.append(f"{_it(hz['flood_pop_high_pct'], 1)}% dei residenti in aree a pericolosità idraulica elevata (ISPRA 2020): "
+                 "escludere tali aree dalle nuove localizzazioni di servizi.")
     return g
 
 
@@ -343,7 +357,7 @@ def lum_context(d: AtlasData, lum_id: str) -> dict:
         guidance.append("Aree di opportunità entro 500 m: sede preferenziale dei nuovi servizi.")
     return {"kind": "lum", "id": lum_id, "slug": _slug(lum_id), "title": f"LUM {row['name']}", "row": row,
             "level_it": LEVEL_IT.get(row["level"], row["level"]), "stations": st[["name", "mode", "lines", "operator"]].to_dict("records"),
-            "contents": contents, "svc_rows": svc_rows, "score": al["score_15"] if al is not None else np.nan,
+            "contents": contents, "svc_rows": svc_rows, "demand_note": d.demand_note, "score": al["score_15"] if al is not None else np.nan,
             "cmm": d.cmm, "guidance": guidance, "map_svg": _map_lum(d, row),
             "chart_svg": bar_chart(bars, title="Quota di residenti a 15 minuti"), "approx_note": d.approx_note,
             "has_walk": any(c["label"].startswith("bacino") for c in contents),
