@@ -165,3 +165,16 @@ def test_real_data_access_lum_and_sheets(real_kb_path, tmp_path):
                        ("015118-legnano", "Legnano")):
         html = (tmp_path / "atlas" / f"{slug}.html").read_text()
         assert name in html and "<svg" in html and "Polo urbano attrattore" in html
+
+
+def test_result_layers_written_all_or_nothing(kb):
+    from sttm.knowledge import LayerValidationError
+    from sttm.services.pipeline import write_layers
+
+    good = pd.DataFrame({"k": ["a", "b"], "v": [1, 2]})
+    bad = pd.DataFrame({"k": ["a", "a"], "v": [1, 2]})  # duplicate key
+    with pytest.raises(LayerValidationError):
+        write_layers(kb, [("first_ok", good, META, "k"), ("second_bad", bad, META, "k")], "test")
+    assert not kb.has_layer("first_ok") and not kb.has_layer("second_bad")
+    write_layers(kb, [("first_ok", good, META, "k")], "test")
+    assert kb.has_layer("first_ok")

@@ -164,6 +164,20 @@ def _meta(title: str, description: str, extra: dict | None = None):
                      vintage=pd.Timestamp.now("UTC").strftime("%Y-%m-%d"), extra=extra or {})
 
 
+def write_layers(kb, items: list[tuple], loaded_by: str) -> list:
+    """Write several result layers all or nothing: (name, data, meta, key) tuples, validated first,
+    then written in ONE transaction. Uses the store's internal per-connection writer; falls back to
+    one `write_layer` call per layer (each atomic on its own) if the store does not offer it."""
+    from sttm.config import current_user
+    from sttm.knowledge.validate import prepare
+
+    prepared = [(prepare(name, data, key), meta) for name, data, meta, key in items]
+    if not (hasattr(kb, "_write_prepared") and hasattr(kb, "transaction")):
+        return [kb.write_layer(n, d, m, key=k, loaded_by=loaded_by) for n, d, m, k in items]
+    with kb.transaction() as conn:
+        return [kb._write_prepared(conn, p, meta, loaded_by or current_user(), None, "") for p, meta in prepared]
+
+
 def run_access(kb, *, cell_size: float = 100.0, network_path=None, mode: str = "walk",
                weights_path=None, weight_column=None, progress=None, loaded_by="sttm access run") -> AccessRun:
     p = params()
@@ -179,29 +193,30 @@ def run_access(kb, *, cell_size: float = 100.0, network_path=None, mode: str = "
     grid_cols = ["cell_id", "istat_code", "pop"] + [c for c in ("under12", "over65", "foreigners") if c in run.cells]
     dg = run.cells[grid_cols + ["geometry"]].copy()
     dg["method"] = run.meta["method"]
-    kb.write_layer("demand_grid", dg, _meta(
-        f"Domanda: popolazione su griglia {int(cell_size)} m",
-        f"Residenti ANPR 2025 e gruppi fragili distribuiti su celle di {int(cell_size)} m, metodo "
-        f"{run.meta['method']}. Mancano: {', '.join(run.meta['fragile_missing_it']) or 'nessuno'}.", extra),
-        key="cell_id", loaded_by=loaded_by)
-    kb.write_layer("access_cells", run.cells.drop(columns=[c for c in grid_cols if c != "cell_id"]), _meta(
-        "Accessibilità ai servizi per cella (15 minuti)",
-        f"t_<cat> minuti al servizio più vicino, n_<cat> servizi entro 15 minuti, r_<cat> rapporto offerta/domanda "
-        f"2SFCA, score_15 quota di categorie raggiunte. Tempi {approx}.", extra), key="cell_id", loaded_by=loaded_by)
-    kb.write_layer("access_by_municipality", run.by_municipality, _meta(
-        "Accessibilità ai servizi per comune", f"Medie pesate sulla popolazione delle celle. Tempi {approx}.", extra),
-        key="istat_code", loaded_by=loaded_by)
+    items = [
+        ("demand_grid", dg, _meta(
+            f"Domanda: popolazione su griglia {int(cell_size)} m",
+            f"Residenti ANPR 2025 e gruppi fragili distribuiti su celle di {int(cell_size)} m, metodo "
+            f"{run.meta['method']}. Mancano: {', '.join(run.meta['fragile_missing_it']) or 'nessuno'}.", extra), "cell_id"),
+        ("access_cells", run.cells.drop(columns=[c for c in grid_cols if c != "cell_id"]), _meta(
+            "Accessibilità ai servizi per cella (15 minuti)",
+            f"t_<cat> minuti al servizio più vicino, n_<cat> servizi entro 15 minuti, r_<cat> rapporto offerta/domanda "
+            f"2SFCA, score_15 quota di categorie raggiunte. Tempi {approx}.", extra), "cell_id"),
+        ("access_by_municipality", run.by_municipality, _meta(
+            "Accessibilità ai servizi per comune", f"Medie pesate sulla popolazione delle celle. Tempi {approx}.", extra),
+         "istat_code"),
+    ]
     if len(run.by_zone):
-        kb.write_layer("access_by_zone", run.by_zone, _meta(
+        items.append(("access_by_zone", run.by_zone, _meta(
             "Accessibilità ai servizi per zona omogenea",
             f"Solo le zone con appartenenza nota ({run.meta['zones_unassigned']} comuni senza zona). Tempi {approx}.",
-            extra), key="zone", loaded_by=loaded_by)
+            extra), "zone"))
     if kb.has_layer("lum") and kb.has_layer("lum_catchments"):
         byl = access_by_lum(kb.read_layer("lum_catchments"), run)
         if len(byl):
-            kb.write_layer("access_by_lum", byl, _meta("Accessibilità ai servizi per LUM (raggio 500 m)",
-                           f"Celle con centro entro 500 m dalle fermate del LUM. Tempi {approx}.", extra),
-                           key="lum_id", loaded_by=loaded_by)
+            items.append(("access_by_lum", byl, _meta("Accessibilità ai servizi per LUM (raggio 500 m)",
+                          f"Celle con centro entro 500 m dalle fermate del LUM. Tempi {approx}.", extra), "lum_id"))
+    write_layers(kb, items, loaded_by)
     return run
 
 
@@ -262,24 +277,24 @@ def run_lum(kb, *, network_path=None, cluster_m: float = 300.0, overrides_path=N
             notes.append(f"bacino pedonale di 15 minuti calcolato per {n_walk} LUM su {len(lum)}: per gli altri la rete "
                          "fornita non raggiunge le fermate")
     extra = {"notes_it": notes, "cluster_m": cluster_m, "network": str(network_path) if network_path else None}
-    kb.write_layer("lum", table, _meta(
-        "LUM — Luoghi Urbani per la Mobilità",
-        "Fermate ferroviarie e metropolitane fuori dal Comune di Milano raggruppate entro "
-        f"{int(cluster_m)} m; livello secondo la regola in params/lum_levels.csv. " + " ".join(notes), extra),
-        key="lum_id", loaded_by=loaded_by)
-    kb.write_layer("lum_catchments", cat.merge(con, on="catchment_id"), _meta(
-        "Perimetri dei LUM (200 m, 500 m, 15 minuti a piedi)", " ".join(notes), extra),
-        key="catchment_id", loaded_by=loaded_by)
+    items = [
+        ("lum", table, _meta(
+            "LUM — Luoghi Urbani per la Mobilità",
+            "Fermate ferroviarie e metropolitane fuori dal Comune di Milano raggruppate entro "
+            f"{int(cluster_m)} m; livello secondo la regola in params/lum_levels.csv. " + " ".join(notes), extra), "lum_id"),
+        ("lum_catchments", cat.merge(con, on="catchment_id"), _meta(
+            "Perimetri dei LUM (200 m, 500 m, 15 minuti a piedi)", " ".join(notes), extra), "catchment_id"),
+    ]
     if kb.has_layer("access_cells") and kb.has_layer("demand_grid"):
         cells = grid[[c for c in grid.columns if c not in ("x", "y", "method")]].merge(
             pd.DataFrame(kb.read_layer("access_cells").drop(columns="geometry")), on="cell_id")
         cells = gpd.GeoDataFrame(cells, geometry="geometry", crs=ANALYSIS_CRS)
         byl = lum_access_summary(cat, cells, category_specs(svc["category_key"].unique(), p))
         if len(byl):
-            kb.write_layer("access_by_lum", byl, _meta(
+            items.append(("access_by_lum", byl, _meta(
                 "Accessibilità ai servizi per LUM (raggio 500 m)",
-                "Celle con centro entro 500 m dalle fermate del LUM; da `sttm access run` più recente.", extra),
-                key="lum_id", loaded_by=loaded_by)
+                "Celle con centro entro 500 m dalle fermate del LUM; da `sttm access run` più recente.", extra), "lum_id"))
+    write_layers(kb, items, loaded_by)
     return table, cat, notes
 
 
