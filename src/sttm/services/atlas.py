@@ -170,6 +170,15 @@ def _fit_bbox(bbox, width: int, height: int, n_labels: int):
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
+# WeasyPrint ignores `paint-order`, so svg_map's white label halo is painted over the text and hides it:
+# drop the halo for the PDF (reported to the lead; remove once svg_map draws the halo as its own element).
+_HALO = 'paint-order="stroke" stroke="#fff" stroke-width="2"'
+
+
+def _no_halo(svg: str) -> str:
+    return svg.replace(_HALO, 'stroke="none"')
+
+
 def _svc_layers(svc, MapLayer):
     out = []
     for cat, col in CAT_COLOURS.items():
@@ -194,7 +203,8 @@ def _map_comune(d: AtlasData, row) -> str:
     layers = [
         MapLayer(clip(d.blocks)[["geometry", "fill"]], label="quota di categorie a 15' (blocchi 500 m)", fill="#fdcc8a",
                  stroke="none", stroke_width=0, fill_column="fill", opacity=0.85),
-        MapLayer(clip(d.mun)[["geometry"]].clip(view), stroke="#5c6f82", stroke_width=0.8),
+        MapLayer(clip(d.mun)[["geometry", "name"]].clip(view), stroke="#5c6f82", stroke_width=0.8, text_column="name",
+                 font_size=7.5),
         MapLayer(gpd.GeoDataFrame(geometry=[geom.boundary], crs="EPSG:32632").clip(view), label="confine comunale",
                  stroke="#17324d", stroke_width=2.2),
     ]
@@ -206,7 +216,7 @@ def _map_comune(d: AtlasData, row) -> str:
     layers += _svc_layers(clip(d.svc), MapLayer)
     layers.append(MapLayer(clip(d.stations)[["geometry"]], label="stazioni e fermate metro", fill="#fff", stroke="#17324d",
                            stroke_width=1.4, radius=3.5))
-    return svg_map(layers, width=680, height=470, bbox=bbox, title=f"Mappa di {row['name']}")
+    return _no_halo(svg_map(layers, width=680, height=470, bbox=bbox, title=f"Mappa di {row['name']}"))
 
 
 def _map_lum(d: AtlasData, row) -> str:
@@ -235,7 +245,10 @@ def _map_lum(d: AtlasData, row) -> str:
     layers += _svc_layers(clip(d.svc), MapLayer)
     layers.append(MapLayer(clip(d.stations)[["geometry"]], label="stazioni e fermate metro", fill="#fff", stroke="#17324d",
                            stroke_width=1.4, radius=4))
-    return svg_map(layers, width=680, height=430, bbox=bbox, title=f"Mappa del LUM {row['name']}")
+    own = d.stations[d.stations["station_id"].astype(str).isin(str(row.station_ids).split(";"))]
+    own = gpd.GeoDataFrame({"name": own["name"].str.title()}, geometry=own.geometry.translate(0, 60), crs=own.crs)
+    layers.append(MapLayer(own, stroke="none", fill="none", radius=0, text_column="name", font_size=9))
+    return _no_halo(svg_map(layers, width=680, height=430, bbox=bbox, title=f"Mappa del LUM {row['name']}"))
 
 
 def _it(v: float, decimals: int = 0) -> str:
@@ -390,8 +403,10 @@ def render_sheet(ctx: dict, standalone: bool = True) -> str:
     return render_html("sttm.services", "atlas_sheet.html.j2", {"s": ctx, "title": ctx["title"]})
 
 
-def render_atlas(kb, kind: str, out: Path, *, pdf: bool = True, only=None, progress=None) -> dict:
-    """Write one HTML per sheet, an index and (optionally) the whole atlas as one PDF."""
+def render_atlas(kb, kind: str, out: Path, *, pdf: bool = True, only=None, progress=None,
+                 pdf_per_sheet: bool = False) -> dict:
+    """Write one HTML per sheet, an index and (optionally) the whole atlas as one PDF and/or one PDF
+    per sheet."""
     from sttm.reports import render_html, write_pdf
 
     if kind not in ("comuni", "lum"):
@@ -405,7 +420,10 @@ def render_atlas(kb, kind: str, out: Path, *, pdf: bool = True, only=None, progr
     ctxs = []
     for i, sid in enumerate(ids):
         ctx = comune_context(d, sid) if kind == "comuni" else lum_context(d, sid)
-        (out / f"{ctx['slug']}.html").write_text(render_sheet(ctx), encoding="utf-8")
+        sheet_html = render_sheet(ctx)
+        (out / f"{ctx['slug']}.html").write_text(sheet_html, encoding="utf-8")
+        if pdf_per_sheet:
+            write_pdf(sheet_html, out / f"{ctx['slug']}.pdf")
         ctxs.append(ctx)
         if progress:
             progress(i + 1, len(ids), ctx["title"])

@@ -169,7 +169,7 @@ def scenario_rank(layer: str = typer.Argument(..., help="layer dei siti/proposte
         console.print(f"[yellow]Indicatori non calcolati (dati mancanti):[/] {', '.join(skipped)}")
 
 
-def _atlas(kind: str, out: Path, pdf: bool, only: Optional[list[str]], db):
+def _atlas(kind: str, out: Path, pdf: bool, only: Optional[list[str]], db, per_sheet: bool = False):
     from .atlas import render_atlas
 
     kb = _kb(db)
@@ -181,7 +181,7 @@ def _atlas(kind: str, out: Path, pdf: bool, only: Optional[list[str]], db):
             prog.update(task, total=total, completed=done, description=f"scheda {label}")
 
         try:
-            res = render_atlas(kb, kind, out, pdf=pdf, only=only, progress=step)
+            res = render_atlas(kb, kind, out, pdf=pdf, only=only, progress=step, pdf_per_sheet=per_sheet)
         except Exception as exc:  # noqa: BLE001
             _fail(exc)
     console.print(f"{res['n_sheets']} schede in {out} ({time.perf_counter() - t0:.1f} s): indice {res['index']}"
@@ -194,15 +194,17 @@ def _atlas(kind: str, out: Path, pdf: bool, only: Optional[list[str]], db):
 def atlas_comuni(out: Path = typer.Option(Path("var/atlas/comuni"), help="cartella di uscita"),
                  pdf: bool = typer.Option(True, help="scrivi anche il PDF dell'atlante"),
                  only: Optional[list[str]] = typer.Option(None, help="solo questi comuni (nome o codice ISTAT)"),
+                 per_sheet: bool = typer.Option(False, "--pdf-per-sheet", help="anche un PDF per ogni scheda"),
                  db: Optional[str] = DB):
     """Atlante metropolitano dei servizi: una scheda per comune (Città centrale e poli attrattori per primi)."""
-    _atlas("comuni", out, pdf, only, db)
+    _atlas("comuni", out, pdf, only, db, per_sheet)
 
 
 @atlas_app.command("lum")
 def atlas_lum(out: Path = typer.Option(Path("var/atlas/lum"), help="cartella di uscita"),
               pdf: bool = typer.Option(True, help="scrivi anche il PDF dell'atlante"),
               only: Optional[list[str]] = typer.Option(None, help="solo questi LUM (lum_id o comune)"),
+              per_sheet: bool = typer.Option(False, "--pdf-per-sheet", help="anche un PDF per ogni scheda"),
               db: Optional[str] = DB):
     """Atlante dei LUM: una scheda per LUM (metropolitani per primi)."""
-    _atlas("lum", out, pdf, only, db)
+    _atlas("lum", out, pdf, only, db, per_sheet)
