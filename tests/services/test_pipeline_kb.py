@@ -113,7 +113,7 @@ def test_portal_pages(kb):
     run_access(kb, cell_size=200)
     run_lum(kb)
     r = client.get("/servizi/atlante/comuni/")
-    assert r.status_code == 200 and 'href="015182-rho.html"' in r.text
+    assert r.status_code == 200 and 'href="015182-rho.html"' in r.text and 'href="015182-rho.pdf"' in r.text
     r = client.get("/servizi/atlante/comuni/015182-rho.html")
     assert r.status_code == 200 and "<svg" in r.text and "Polo urbano attrattore" not in r.text
     r = client.get("/servizi/atlante/lum/lum-rail-2.html")

@@ -430,7 +430,8 @@ def render_atlas(kb, kind: str, out: Path, *, pdf: bool = True, only=None, progr
     title = "Atlante metropolitano dei servizi" if kind == "comuni" else "Atlante dei LUM"
     index = out / "index.html"
     index.write_text(render_html("sttm.services", "atlas_index.html.j2",
-                                 {"title": title, "sheets": ctxs, "kind": kind, "notes": d.notes}), encoding="utf-8")
+                                 {"title": title, "sheets": ctxs, "kind": kind, "notes": d.notes,
+                                  "pdf_links": pdf_per_sheet}), encoding="utf-8")
     res = {"n_sheets": len(ctxs), "index": str(index), "notes_it": d.notes}
     if pdf:
         book = render_html("sttm.services", "atlas_book.html.j2", {"title": title, "sheets": ctxs, "kind": kind})

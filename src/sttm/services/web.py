@@ -81,7 +81,7 @@ def atlas_index(kind: str, request: Request):
                          "score": float(a["score_15"].iloc[0]) if len(a) else float("nan")})
     title = "Atlante metropolitano dei servizi" if kind == "comuni" else "Atlante dei LUM"
     return HTMLResponse(render_html("sttm.services", "atlas_index.html.j2",
-                                    {"title": title, "sheets": ctxs, "kind": kind, "notes": d.notes}))
+                                    {"title": title, "sheets": ctxs, "kind": kind, "notes": d.notes, "pdf_links": True}))
 
 
 @router.get("/atlante/{kind}/{slug}.html", response_class=HTMLResponse)
