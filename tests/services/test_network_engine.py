@@ -10,7 +10,6 @@ from sttm.services.engine import CategorySpec, NetworkCost, Pairs, StraightLine,
 from sttm.services.network import Network, NetworkImportError, grid_network, read_osm
 
 FIX = Path(__file__).parent / "fixtures"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "network"
 
 
 def line_network():
@@ -186,10 +185,8 @@ def test_read_osm_errors(tmp_path):
 
 
 @pytest.mark.realdata
-def test_read_real_overpass_crossings():
-    path = SHARED / "osm_milano_footway_crossing_overpass_2022-02-14.osm"
-    if not path.exists():
-        pytest.skip("shared data mirror not present")
+def test_read_real_overpass_crossings(mirror):
+    path = mirror / "network" / "osm_milano_footway_crossing_overpass_2022-02-14.osm"
     net = read_osm(path, mode="walk")
     assert net.n_nodes > 20_000 and net.n_edges > 20_000  # 6,496 ways / 29,093 node refs
     # Milano, in UTM 32N
@@ -217,11 +214,9 @@ def test_capacity_fallbacks_and_partial_coverage():
 
 
 @pytest.mark.realdata
-def test_read_real_sidewalks_and_crossings_merged():
-    paths = [SHARED / "osm_milano_footway_sidewalk_overpass_2021-04-29.osm",
-             SHARED / "osm_milano_footway_crossing_overpass_2022-02-14.osm"]
-    if not all(p.exists() for p in paths):
-        pytest.skip("shared data mirror not present")
+def test_read_real_sidewalks_and_crossings_merged(mirror):
+    paths = [mirror / "network" / "osm_milano_footway_sidewalk_overpass_2021-04-29.osm",
+             mirror / "network" / "osm_milano_footway_crossing_overpass_2022-02-14.osm"]
     a, b = read_osm(paths[0]), read_osm(paths[1])
     both = read_osm(paths)
     # merged on OSM node ids: crossings share their end nodes with sidewalks
