@@ -187,8 +187,10 @@ def run_access(kb, *, cell_size: float = 100.0, network_path=None, mode: str = "
     weights = gpd.read_file(weights_path) if weights_path else None
     run = compute_access(mun, services, cell_size=cell_size, mode=mode, network=net, weights=weights,
                          weight_column=weight_column, progress=progress)
-    approx = "APPROSSIMATI (linea d'aria × %.2f)" % p["straight_line"]["detour_factor"] if net is None else \
-        "su rete %s (%s)" % (mode, network_path)
+    sl_txt = "APPROSSIMATI (linea d'aria × %.2f)" % p["straight_line"]["detour_factor"]
+    share = run.meta["approximate_share_of_cells"]
+    approx = sl_txt if net is None else (f"su rete {mode} ({network_path})" + (
+        f" per il {1 - share:.0%} delle celle; altrove (oltre 250 m dalla rete) {sl_txt}" if share > 0 else ""))
     extra = {k: v for k, v in run.meta.items() if k != "categories"}
     grid_cols = ["cell_id", "istat_code", "pop"] + [c for c in ("under12", "over65", "foreigners") if c in run.cells]
     dg = run.cells[grid_cols + ["geometry"]].copy()
