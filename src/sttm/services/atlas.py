@@ -273,7 +273,7 @@ def comune_context(d: AtlasData, istat: str) -> dict:
                              f" (dati solo per {', '.join(cs.coverage)})" if cs.coverage else "")
         rows.append({"label": label, "n": n, "t": a[f"t_{cs.key}"] if a is not None else np.nan,
                      "share": share, "cmm_share": d.cmm[f"share_{cs.key}"], "r": a[f"r_{cs.key}"] if a is not None else np.nan,
-                     "cmm_r": d.cmm[f"r_{cs.key}"], "per": cs.per, "note": cs.note})
+                     "cmm_r": d.cmm[f"r_{cs.key}"], "per": cs.per, "note": cs.note, "scale": cs.scale})
         bars.append((cs.label[:28], share, d.cmm[f"share_{cs.key}"]))
     lums = []
     if d.lum is not None:
@@ -316,9 +316,14 @@ def _guidance_comune(row, rows, lums, hz, a, d) -> list[str]:
         g.append("Polo urbano attrattore (PTM art. 25): luogo preferenziale per i servizi di area vasta al servizio "
                  "dei comuni della zona omogenea.")
     weak = [r for r in rows if np.isfinite(r["share"]) and np.isfinite(r["cmm_share"]) and r["share"] < r["cmm_share"] - 0.10]
-    for r in sorted(weak, key=lambda r: r["share"] - r["cmm_share"])[:4]:
+    for r in sorted((r for r in weak if r["scale"] == "locale"), key=lambda r: r["share"] - r["cmm_share"])[:4]:
         g.append(f"{r['label']}: {_fmt_pct(r['share'])} dei residenti a 15 minuti a piedi, contro {_fmt_pct(r['cmm_share'])} "
                  "della media metropolitana — carenza da considerare nel Piano dei Servizi.")
+    supra = [r for r in weak if r["scale"] == "sovracomunale"]
+    if supra:
+        g.append("Servizi di rango sovracomunale meno raggiungibili a piedi della media ("
+                 + ", ".join(f"{r['label']} {_fmt_pct(r['share'])} contro {_fmt_pct(r['cmm_share'])}" for r in supra)
+                 + "): verificarne l'accessibilità con il trasporto pubblico e la localizzazione nei LUM.")
     for r in rows:
         if r["per"] == 1 and np.isfinite(r["r"]) and np.isfinite(r["cmm_r"]) and r["r"] < 0.75 * r["cmm_r"]:
             g.append(f"{r['label']}: offerta per bambino (2SFCA {_it(r['r'], 2)}) sotto il 75% della media CMM "

@@ -176,6 +176,7 @@ class CategorySpec:
     catchment_min: float = 15.0
     note: str = ""
     coverage: tuple[str, ...] | None = None  # istat codes where the data is complete (None = everywhere)
+    scale: str = "locale"  # locale | sovracomunale (params/accessibility.toml)
 
 
 def accessibility(cells: pd.DataFrame, services: pd.DataFrame, cost, speed_kmh: float,

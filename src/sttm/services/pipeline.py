@@ -83,7 +83,8 @@ def category_specs(keys, p: dict | None = None) -> list[CategorySpec]:
         label = c["label"] if k in cats else k.replace("_", " ").capitalize()
         out.append(CategorySpec(key=k, label=label, demand=c["demand"], supply=c["supply"], per=float(c["per"]),
                                 catchment_min=float(c["catchment_min"]), note=c.get("note", ""),
-                                coverage=tuple(c["coverage"]) if c.get("coverage") else None))
+                                coverage=tuple(c["coverage"]) if c.get("coverage") else None,
+                                scale=c.get("scale", "locale")))
     return out
 
 
