@@ -178,3 +178,24 @@ def test_result_layers_written_all_or_nothing(kb):
     assert not kb.has_layer("first_ok") and not kb.has_layer("second_bad")
     write_layers(kb, [("first_ok", good, META, "k")], "test")
     assert kb.has_layer("first_ok")
+
+
+def test_guidance_rules():
+    from sttm.services.atlas import _guidance_comune, bar_chart
+
+    row = pd.Series({"role": "attractor_pole", "name": "X"})
+    rows = [
+        {"label": "Farmacia", "share": 0.40, "cmm_share": 0.71, "r": 2.0, "cmm_r": 2.8, "per": 10000, "scale": "locale"},
+        {"label": "Primaria", "share": 0.65, "cmm_share": 0.66, "r": 0.20, "cmm_r": 0.39, "per": 1, "scale": "locale"},
+        {"label": "Ospedale", "share": 0.05, "cmm_share": 0.18, "r": 1.0, "cmm_r": 1.9, "per": 100000, "scale": "sovracomunale"},
+    ]
+    g = _guidance_comune(row, rows, [{"name": "X FS"}], {"flood_pop_high_pct": 2.5}, None, None)
+    text = " | ".join(g)
+    assert g[0].startswith("Polo urbano attrattore")
+    assert "Farmacia: 40% dei residenti" in text and "contro 71%" in text  # 31 points under the mean
+    assert "Primaria: 65%" not in text  # 1 point under the mean: no shortage
+    assert "Primaria: offerta per bambino (2SFCA 0,20) sotto il 75% della media CMM (0,39)" in text
+    assert "Ospedale 5% contro 18%" in text and "trasporto pubblico" in text  # supra-municipal: not a local shortage
+    assert "nei LUM (X FS)" in text and "2,5% dei residenti in aree a pericolosità idraulica elevata" in text
+    svg = bar_chart([("A", 0.5, 0.25), ("B", float("nan"), None)])
+    assert svg.startswith("<svg") and "50%" in svg and "n.d." in svg
