@@ -15,6 +15,8 @@ demo: install kb
 	$(STTM) serve --host $(HOST) --port $(PORT)
 
 test: install
+	@dups=$$(find tests -name 'test_*.py' -printf '%f\n' | sort | uniq -d); \
+	  if [ -n "$$dups" ]; then echo "test modules must have unique names (pytest rootdir imports): $$dups"; exit 1; fi
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 ASSETS_STAMP := src/sttm/web/static/vendor/.built
