@@ -190,21 +190,20 @@ def _atlas(kind: str, out: Path, pdf: bool, only: Optional[list[str]], db, per_s
         console.print(f"[yellow]Nota:[/] {n}")
 
 
-@atlas_app.command("comuni")
-def atlas_comuni(out: Path = typer.Option(Path("var/atlas/comuni"), help="cartella di uscita"),
-                 pdf: bool = typer.Option(True, help="scrivi anche il PDF dell'atlante"),
-                 only: Optional[list[str]] = typer.Option(None, help="solo questi comuni (nome o codice ISTAT)"),
-                 per_sheet: bool = typer.Option(False, "--pdf-per-sheet", help="anche un PDF per ogni scheda"),
-                 db: Optional[str] = DB):
-    """Atlante metropolitano dei servizi: una scheda per comune (Città centrale e poli attrattori per primi)."""
-    _atlas("comuni", out, pdf, only, db, per_sheet)
+def _atlas_command(kind: str, only_help: str, doc: str):
+    def command(out: Path = typer.Option(Path(f"var/atlas/{kind}"), help="cartella di uscita"),
+                pdf: bool = typer.Option(True, help="scrivi anche il PDF dell'atlante"),
+                only: Optional[list[str]] = typer.Option(None, help=only_help),
+                per_sheet: bool = typer.Option(False, "--pdf-per-sheet", help="anche un PDF per ogni scheda"),
+                db: Optional[str] = DB):
+        _atlas(kind, out, pdf, only, db, per_sheet)
+
+    command.__doc__ = doc
+    return command
 
 
-@atlas_app.command("lum")
-def atlas_lum(out: Path = typer.Option(Path("var/atlas/lum"), help="cartella di uscita"),
-              pdf: bool = typer.Option(True, help="scrivi anche il PDF dell'atlante"),
-              only: Optional[list[str]] = typer.Option(None, help="solo questi LUM (lum_id o comune)"),
-              per_sheet: bool = typer.Option(False, "--pdf-per-sheet", help="anche un PDF per ogni scheda"),
-              db: Optional[str] = DB):
-    """Atlante dei LUM: una scheda per LUM (metropolitani per primi)."""
-    _atlas("lum", out, pdf, only, db, per_sheet)
+atlas_app.command("comuni")(_atlas_command(
+    "comuni", "solo questi comuni (nome o codice ISTAT)",
+    "Atlante metropolitano dei servizi: una scheda per comune (Città centrale e poli attrattori per primi)."))
+atlas_app.command("lum")(_atlas_command(
+    "lum", "solo questi LUM (lum_id o comune)", "Atlante dei LUM: una scheda per LUM (metropolitani per primi)."))
