@@ -3,6 +3,7 @@ in HTML and in the PDF. Includes a scale bar, a north arrow and a legend."""
 from __future__ import annotations
 
 import html
+import uuid
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -79,10 +80,12 @@ def svg_map(layers: list[MapLayer], width: int = 640, height: int = 480,
     ty = lambda y: oy + (maxy - np.asarray(y)) * scale  # noqa: E731
     tol = 0.5 / scale  # half a pixel: invisible simplification, much smaller files
     view = shapely.box(minx, miny, maxx, maxy)
+    clip_id = "clip" + uuid.uuid4().hex[:8]  # unique: several maps can share one HTML page
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title or "mappa")}" '
            f'font-family="DejaVu Sans, Arial, sans-serif">',
-           f'<rect width="{width}" height="{draw_h}" fill="#f7f9fb"/>']
+           f'<defs><clipPath id="{clip_id}"><rect width="{width}" height="{draw_h}"/></clipPath></defs>',
+           f'<rect width="{width}" height="{draw_h}" fill="#f7f9fb"/>', f'<g clip-path="url(#{clip_id})">']
     for layer in layers:
         d = layer.data
         if not len(d):
@@ -112,9 +115,13 @@ def svg_map(layers: list[MapLayer], width: int = 640, height: int = 480,
             out.append(f'<g font-size="{layer.font_size}" fill="#17324d" text-anchor="middle" stroke="none">')
             for p, t in zip(pts, texts):
                 if t:
-                    out.append(f'<text x="{_fmt(float(tx(p.x)))}" y="{_fmt(float(ty(p.y)))}" '
-                               f'paint-order="stroke" stroke="#fff" stroke-width="2">{html.escape(str(t))}</text>')
+                    # halo first, then the text on top (WeasyPrint ignores paint-order)
+                    xy = f'x="{_fmt(float(tx(p.x)))}" y="{_fmt(float(ty(p.y)))}"'
+                    label = html.escape(str(t))
+                    out.append(f'<text {xy} stroke="#fff" stroke-width="2.5" stroke-linejoin="round">{label}</text>'
+                               f'<text {xy}>{label}</text>')
             out.append("</g>")
+    out.append("</g>")  # end of the clipped map area: nothing spills into the legend
     # scale bar (bottom left) and north arrow (top right)
     bar_m = _nice_length((width * 0.25) / scale)
     bar_px = bar_m * scale

@@ -170,14 +170,6 @@ def _fit_bbox(bbox, width: int, height: int, n_labels: int):
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
-# WeasyPrint ignores `paint-order`, so svg_map's white label halo is painted over the text and hides it:
-# drop the halo for the PDF (reported to the lead; remove once svg_map draws the halo as its own element).
-_HALO = 'paint-order="stroke" stroke="#fff" stroke-width="2"'
-
-
-def _no_halo(svg: str) -> str:
-    return svg.replace(_HALO, 'stroke="none"')
-
 
 def _svc_layers(svc, MapLayer):
     out = []
@@ -216,7 +208,7 @@ def _map_comune(d: AtlasData, row) -> str:
     layers += _svc_layers(clip(d.svc), MapLayer)
     layers.append(MapLayer(clip(d.stations)[["geometry"]], label="stazioni e fermate metro", fill="#fff", stroke="#17324d",
                            stroke_width=1.4, radius=3.5))
-    return _no_halo(svg_map(layers, width=680, height=470, bbox=bbox, title=f"Mappa di {row['name']}"))
+    return svg_map(layers, width=680, height=470, bbox=bbox, title=f"Mappa di {row['name']}")
 
 
 def _map_lum(d: AtlasData, row) -> str:
@@ -248,7 +240,7 @@ def _map_lum(d: AtlasData, row) -> str:
     own = d.stations[d.stations["station_id"].astype(str).isin(str(row.station_ids).split(";"))]
     own = gpd.GeoDataFrame({"name": own["name"].str.title()}, geometry=own.geometry.translate(0, 60), crs=own.crs)
     layers.append(MapLayer(own, stroke="none", fill="none", radius=0, text_column="name", font_size=9))
-    return _no_halo(svg_map(layers, width=680, height=430, bbox=bbox, title=f"Mappa del LUM {row['name']}"))
+    return svg_map(layers, width=680, height=430, bbox=bbox, title=f"Mappa del LUM {row['name']}")
 
 
 def _it(v: float, decimals: int = 0) -> str:

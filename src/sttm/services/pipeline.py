@@ -7,7 +7,6 @@ Layers written: `demand_grid`, `access_cells`, `access_by_municipality`, `access
 """
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -166,17 +165,8 @@ def _meta(title: str, description: str, extra: dict | None = None):
 
 
 def write_layers(kb, items: list[tuple], loaded_by: str) -> list:
-    """Write several result layers all or nothing: (name, data, meta, key) tuples, validated first,
-    then written in ONE transaction. Uses the store's internal per-connection writer; falls back to
-    one `write_layer` call per layer (each atomic on its own) if the store does not offer it."""
-    from sttm.config import current_user
-    from sttm.knowledge.validate import prepare
-
-    prepared = [(prepare(name, data, key), meta) for name, data, meta, key in items]
-    if not (hasattr(kb, "_write_prepared") and hasattr(kb, "transaction")):
-        return [kb.write_layer(n, d, m, key=k, loaded_by=loaded_by) for n, d, m, k in items]
-    with kb.transaction() as conn:
-        return [kb._write_prepared(conn, p, meta, loaded_by or current_user(), None, "") for p, meta in prepared]
+    """Write several result layers all or nothing: (name, data, meta, key) tuples, in ONE transaction."""
+    return kb.write_layers(items, loaded_by=loaded_by)
 
 
 def run_access(kb, *, cell_size: float = 100.0, network_path=None, mode: str = "walk",
