@@ -207,10 +207,13 @@ def conf_close(conference_id: str, outcome: str = typer.Option(..., help="agreem
 
 @agr_app.command("draft")
 def agr_draft(conference_id: str, db: Optional[str] = DbOpt, params: Optional[Path] = ParamsOpt,
-              actor: str = ActorOpt, date: Optional[str] = DateOpt):
+              actor: str = ActorOpt, date: Optional[str] = DateOpt,
+              comuni_to_fund: bool = typer.Option(False, "--fondo-comuni",
+                                                  help="le quote dei comuni sono custodite nel Fondo perequativo")):
     """Redige l'Accordo territoriale dal bilancio (allocazioni, obblighi, scadenze)."""
     from .balance.conference import draft_agreement
-    a = _guard(draft_agreement, _kb(db), conference_id, _params(params), actor, on=date)
+    a = _guard(draft_agreement, _kb(db), conference_id, _params(params), actor, on=date,
+               post_comuni_to_fund=comuni_to_fund)
     console.print(f"Accordo [bold]{a.agreement_id}[/]: firmatari {', '.join(a.signatories)}; firme entro il {a.signature_due}")
 
 
@@ -229,7 +232,16 @@ def agr_outcome(agreement_id: str, note: str = typer.Option("", "--note"), db: O
     """Registra l'esito dell'accordo per il parere di compatibilità con il PTM."""
     from .balance.conference import record_outcome
     a = _guard(record_outcome, _kb(db), agreement_id, actor, note, on=date)
-    console.print(f"Esito: [bold]{a.status}[/]")
+    console.print(f"Esito: [bold]{a.status}[/]" + (" — quote registrate nel Fondo perequativo"
+                                                    if a.status == "concluded" else ""))
+
+
+@agr_app.command("fund")
+def agr_fund(agreement_id: str, db: Optional[str] = DbOpt, actor: str = ActorOpt):
+    """Registra nel Fondo le quote di un accordo già concluso (idempotente: non registra due volte)."""
+    from .balance.fund_bridge import post_concluded
+    posted = _guard(post_concluded, _kb(db), agreement_id, actor)
+    console.print(f"{len(posted)} registrazioni nel Fondo" if posted else "Nulla da registrare: già nel Fondo")
 
 
 COMMANDS = {"balance": app}

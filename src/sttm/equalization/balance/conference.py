@@ -215,10 +215,13 @@ def _fold_agreement(agreement_id: str, ev: list[dict]) -> AgreementState:
 
 
 def draft_agreement(kb, conference_id: str, params: BalanceParams, actor: str,
-                    on: dt.date | str | None = None) -> AgreementState:
+                    on: dt.date | str | None = None, post_comuni_to_fund: bool = False) -> AgreementState:
     """Draft the Accordo territoriale from the balance: allocations (to the cent), obligations
     (the measures with their comune), signature deadline; signatories are the invited comuni,
-    plus CMM for metropolitan relevance (LR 12/2005 art. 11 c.2-ter)."""
+    plus CMM for metropolitan relevance (LR 12/2005 art. 11 c.2-ter).
+
+    ``post_comuni_to_fund``: the agreement says that the comuni's allocations are held in the
+    metropolitan fund (posted there at conclusion, with the fund share that is always posted)."""
     st = conference_state(kb, conference_id)
     if st.status != "closed" or st.outcome != "agreement":
         raise WorkflowError(f"conference {conference_id} must be closed with outcome 'agreement' first")
@@ -241,7 +244,8 @@ def draft_agreement(kb, conference_id: str, params: BalanceParams, actor: str,
             "istat_code": None, "actor": actor, "due_on": due, "event_date": day.isoformat(),
             "payload_json": json.dumps({"conference_id": conference_id, "signatories": signatories,
                                         "allocation": allocation, "obligations": obligations,
-                                        "total_cents": sum(a["amount_cents"] for a in allocation)}, ensure_ascii=False)})
+                                        "total_cents": sum(a["amount_cents"] for a in allocation),
+                                        "post_comuni_to_fund": bool(post_comuni_to_fund)}, ensure_ascii=False)})
     return agreement_state(kb, aid)
 
 
@@ -266,11 +270,30 @@ def sign_agreement(kb, agreement_id: str, signatory: str, actor: str, on: dt.dat
     return agreement_state(kb, agreement_id)
 
 
-def record_outcome(kb, agreement_id: str, actor: str, note: str = "", on: dt.date | str | None = None) -> AgreementState:
+def record_outcome(kb, agreement_id: str, actor: str, note: str = "", on: dt.date | str | None = None,
+                   ledger=None) -> AgreementState:
     """Record the outcome for the compatibility opinion: ``concluded`` if every signatory signed;
-    ``not_concluded`` is allowed only after the signature deadline."""
+    ``not_concluded`` is allowed only after the signature deadline.
+
+    A ``concluded`` outcome posts the agreement's fund share (and, if the agreement says so, the
+    comuni's allocations) to the fund ledger in the SAME transaction (see :mod:`.fund_bridge`): if
+    the ledger refuses (e.g. a comune without adhesion), nothing is recorded."""
+    from . import fund_bridge
+    from ..fund import LedgerRefused
     ensure_schema(kb)
     day = _d(on)
+    pre = agreement_state(kb, agreement_id)          # the draft payload is immutable: postings can be built first
+    postings, led = [], None
+    if pre.status == "drafted" and not pre.missing():
+        first = pre.events[0]
+        with kb.engine.connect() as conn:
+            host = fund_bridge.host_of(conn, first["proposal_id"])
+        try:
+            led, postings = fund_bridge.prepare(kb, agreement_id, host, first["balance_id"],
+                                                json.loads(first["payload_json"]), actor, ledger)
+        except LedgerRefused as exc:
+            raise WorkflowError(f"agreement {agreement_id}: the fund ledger refuses its postings, nothing recorded "
+                                f"— {exc}") from None
     with kb.transaction() as conn:
         st = _fold_agreement(agreement_id, read_events(conn, agreement_events, "agreement_id", agreement_id))
         if st.status != "drafted":
@@ -284,6 +307,14 @@ def record_outcome(kb, agreement_id: str, actor: str, note: str = "", on: dt.dat
             "balance_id": st.events[0]["balance_id"], "kind": "outcome", "istat_code": None, "actor": actor,
             "due_on": None, "event_date": day.isoformat(),
             "payload_json": json.dumps({"outcome": outcome, "missing": missing, "note": note}, ensure_ascii=False)})
+        if outcome == "concluded":
+            if led is None:                      # the last signature arrived after the pre-read
+                raise WorkflowError(f"agreement {agreement_id} changed meanwhile: retry")
+            try:
+                fund_bridge.post_in(conn, led, agreement_id, postings)
+            except LedgerRefused as exc:         # e.g. a balance rule (insufficient): the outcome rolls back too
+                raise WorkflowError(f"agreement {agreement_id}: the fund ledger refuses its postings, nothing "
+                                    f"recorded — {exc}") from None
     return agreement_state(kb, agreement_id)
 
 

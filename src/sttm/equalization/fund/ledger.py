@@ -248,6 +248,15 @@ def _validate_static(p: Posting, rights: Callable[[str, str], bool]) -> None:
     # name only the exchange of soil-consumption quotas; transfers of volumetric rights between comuni
     # are held to the same right (an assumption, to be confirmed by CMM).
     comune_lines = [ln for ln in p.lines if ln.account.startswith("comune:")]
+    # Resources a territorial agreement assigns to a comune are held for it in the fund's financial
+    # section only if its adhesion gives it financing from that section (advantage 'fund_financing',
+    # cases a and b of Relazione §4.5).
+    if p.cause_type == "agreement":
+        for ln in comune_lines:
+            if ln.amount > 0 and not rights(ln.account[7:], "fund_financing"):
+                raise LedgerRefused("not_adherent", f"comune {ln.account[7:]} has not adhered to the STTM with "
+                                    "financing from the fund (advantage 'fund_financing', cases a-b, Relazione §4.5): "
+                                    "the fund cannot hold the agreement's resources for it")
     if len({ln.account for ln in comune_lines}) >= 2 or p.kind in ("quota_transfer", "rights_transfer"):
         for ln in comune_lines:
             if not rights(ln.account[7:], "soil_quota_exchange"):
@@ -313,13 +322,7 @@ class Ledger:
         postings = list(postings)
         if not postings:
             return []
-        for i, p in enumerate(postings, 1):
-            try:
-                _validate_static(p, self.rights)
-            except LedgerRefused as exc:
-                if len(postings) > 1:
-                    raise LedgerRefused(exc.code, f"posting {i} of {len(postings)}: {exc.message}") from None
-                raise
+        self.validate(postings)
         for attempt in range(self.max_retries):
             try:
                 with self.engine.begin() as conn:
@@ -332,6 +335,25 @@ class Ledger:
                     time.sleep(min(0.005 * 2 ** attempt, 0.2))
                     continue
                 raise
+
+    def validate(self, postings: Sequence[Posting]) -> None:
+        """The rules that need no balances (incl. adhesion rights); raises LedgerRefused, writes nothing."""
+        postings = list(postings)
+        for i, p in enumerate(postings, 1):
+            try:
+                _validate_static(p, self.rights)
+            except LedgerRefused as exc:
+                if len(postings) > 1:
+                    raise LedgerRefused(exc.code, f"posting {i} of {len(postings)}: {exc.message}") from None
+                raise
+
+    def post_in(self, conn, postings: Sequence[Posting]) -> list[Posted]:
+        """Appends ``postings`` inside the caller's open transaction ``conn`` (same engine), so that
+        they commit or roll back together with the caller's own records (e.g. an agreement's
+        outcome). Call :meth:`validate` first, outside the transaction: the adhesion-rights check
+        reads on its own connection. No retry here: the caller owns the transaction."""
+        postings = list(postings)
+        return self._append(conn, postings) if postings else []
 
     def _append(self, conn, postings: list[Posting]) -> list[Posted]:
         H, P, L, B = schema.chain_head, schema.postings, schema.lines, schema.balances
