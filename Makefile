@@ -17,6 +17,8 @@ demo: install kb
 test: install
 	@dups=$$(find tests -name 'test_*.py' -printf '%f\n' | sort | uniq -d); \
 	  if [ -n "$$dups" ]; then echo "test modules must have unique names (pytest rootdir imports): $$dups"; exit 1; fi
+	@if grep -rln '^ *from conftest import' tests; then \
+	  echo "import shared test helpers from a uniquely named module, not from conftest (several wings have one)"; exit 1; fi
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 ASSETS_STAMP := src/sttm/web/static/vendor/.built

@@ -6,18 +6,8 @@ worked cases can be computed by hand: see test_worked_cases.py.
 import geopandas as gpd
 import pandas as pd
 import pytest
-from shapely.geometry import LineString, Point, box
-
-X0, Y0 = 510000.0, 5030000.0
-CRS = "EPSG:32632"
-
-
-def B(x1, y1, x2, y2):
-    return box(X0 + x1, Y0 + y1, X0 + x2, Y0 + y2)
-
-
-def P(x, y):
-    return Point(X0 + x, Y0 + y)
+from production_scene import CRS, X0, Y0, B, P  # noqa: F401 - re-exported for the fixtures below
+from shapely.geometry import LineString, Point, box  # noqa: F401
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 from sttm.production import suitability
 
-from conftest import X0, Y0
+from production_scene import X0, Y0
 from test_worked_cases import _pipeline
 
 

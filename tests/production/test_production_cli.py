@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from sttm.production.cli import production_app
 from sttm.knowledge import LayerMeta, open_kb
 
-from conftest import B
+from production_scene import B
 
 runner = CliRunner()
 

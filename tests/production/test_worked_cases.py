@@ -171,7 +171,7 @@ def test_criteria_profile_by_category():
 def test_two_areas_split_by_a_road_form_one_pole(scene):
     """12 ha + 12 ha separated by a 20 m road: each alone fails POLE_SIZE, the agglomeration (24 ha) passes."""
     import geopandas as gpd
-    from conftest import B
+    from production_scene import B
     pgt = gpd.GeoDataFrame({"zona": ["produttivo", "logistica"], "cod": ["W", "E"]},
                            geometry=[B(1000, 1000, 1400, 1300), B(1420, 1000, 1820, 1300)], crs="EPSG:32632")
     areas = importers.build_productive_areas([importers.import_pgt(pgt, "zona", id_field="cod")],
