@@ -11,7 +11,10 @@ PORT   ?= 8000
 .PHONY: demo test install system kb serve bench clean
 
 demo: install kb
-	$(STTM) remix load
+	$(STTM) remix load        # Remix registries: PNRR projects and Milano's degraded areas
+	$(STTM) lum build         # STTM 2: LUM around rail and metro stops
+	$(STTM) access run        # STTM 2: demand grid and 15-minute accessibility
+	$(STTM) nbs context --save  # STTM 1: hydraulic context of every comune
 	$(STTM) serve --host $(HOST) --port $(PORT)
 
 test: install
