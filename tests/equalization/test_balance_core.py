@@ -58,15 +58,19 @@ def test_params_file_has_sources_and_flags_unconfirmed(params):
 def test_trips_land_take_and_resources_hand_checked(params, territory):
     r = compute_balance(hub(params), territory, params)
     ind = r.indicators[0]
-    # ITE-derived logistics rates: 100,000 m²/100 × 1.2 = 1,200 cars; × 0.6 = 600 trucks
-    assert ind.car_trips_day == pytest.approx(1200) and ind.truck_trips_day == pytest.approx(600)
+    # cars from the parameter file: 100,000 m²/100 × 1.2 = 1,200; trucks from STTM 3's freight model
+    # (logistics_large): 18.41 trip ends/1,000 m² × 100 × 30% heavy = 552.3
+    assert ind.car_trips_day == pytest.approx(1200) and ind.truck_trips_day == pytest.approx(552.3)
+    assert ind.truck_source.startswith("STTM 3 (logistics_large")
+    assert "Previsione F1: spostamenti di mezzi pesanti STTM 3 (logistics_large" in " ".join(r.assumptions)
     m = r.matrix
     # the site straddles the border exactly in half: 75,000 m² of land take in each comune
     assert m.at["015005", "land_take_free_soil_m2"] == pytest.approx(75_000, rel=1e-6)
     assert m.at["015006", "land_take_free_soil_m2"] == pytest.approx(75_000, rel=1e-6)
     assert m["land_take_free_soil_m2"].sum() == pytest.approx(150_000, rel=1e-9)
     # trips are conserved by the gravity split
-    assert m["car_trips_day"].sum() == pytest.approx(1200) and m["truck_trips_day"].sum() == pytest.approx(600)
+    # (STTM 3 rounds each comune's heavy trips to the hundredth)
+    assert m["car_trips_day"].sum() == pytest.approx(1200) and m["truck_trips_day"].sum() == pytest.approx(552.3, abs=0.05)
     # ecosystem services: 7.5 ha × 40,000 €/ha = 300,000 €/yr per side; half stays, half goes to the
     # neighbours by border length (all borders 5 km): 015006 has 3 neighbours (3, 5, 9), 015005 has 4
     # (2, 4, 6, 8). 015003 gets 150,000/3 = 50,000; 015002 gets 150,000/4 = 37,500;

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .allocation import AllocationLine, ResourceLine, allocate, resources
-from .externalities import ForecastIndicators, assumptions, check_against_territory, proposal_matrix
+from .externalities import ForecastIndicators, assumptions, check_against_territory, proposal_matrix, source_notes
 from .model import Proposal
 from .params import BalanceParams
 from .relevance import Relevance, assess
@@ -87,5 +87,5 @@ def compute_balance(p: Proposal, t: Territory, params: BalanceParams, source: st
         burden[p.istat_code] = float(matrix.at[p.istat_code, "net_burden_eur_year"])
     names = dict(zip(t.codes, t.names))
     alloc = allocate(total, p, rel.level, burden, names, params)
-    notes = assumptions(params, t) + (sensitivity(p, t, params) if with_sensitivity else [])
+    notes = assumptions(params, t) + source_notes(inds) + (sensitivity(p, t, params) if with_sensitivity else [])
     return BalanceResult(p, matrix, inds, rel, res, alloc, notes, params.version, params.sha256)

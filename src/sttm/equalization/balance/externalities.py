@@ -6,7 +6,7 @@ docstrings of the helpers give the formula, the report repeats it in Italian.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from shapely.geometry import LineString
 
 from .model import Forecast, Proposal, ProposalError
 from .params import BalanceParams
+from . import wings
 from .territory import Territory
 
 OUTSIDE_CMM_TOLERANCE = 0.05     # share of a forecast's area allowed outside the coarse ISTAT limits
@@ -58,6 +59,8 @@ class ForecastIndicators:
     host_share: float                 # share of the forecast's area in the adopting comune
     comuni_touched: list[str]         # comuni the geometry lies in
     trips_declared: bool
+    truck_source: str = ""            # where the truck trips come from (declared, STTM 3, parameter file)
+    service_methods: dict = field(default_factory=dict)   # service category -> method (see wings.py)
 
 
 def check_against_territory(p: Proposal, t: Territory, source: str | None = None) -> None:
@@ -137,7 +140,15 @@ def forecast_indicators(f: Forecast, p: Proposal, t: Territory, params: BalanceP
     tg = params["trip_generation"][f.function]
     declared = f.car_trips_per_day is not None or f.truck_trips_per_day is not None
     car = f.car_trips_per_day if f.car_trips_per_day is not None else f.floor_area_m2 / 100 * tg["car_per_100m2"]
-    truck = f.truck_trips_per_day if f.truck_trips_per_day is not None else f.floor_area_m2 / 100 * tg["truck_per_100m2"]
+    if f.truck_trips_per_day is not None:
+        truck, truck_src = f.truck_trips_per_day, "dichiarati dal Comune"
+    else:
+        sttm3 = wings.truck_trips(f.function, f.floor_area_m2, params, np.array([1.0]), np.array([p.istat_code]))
+        if sttm3 is not None:
+            truck, truck_src = sttm3[0], sttm3[2]
+        else:
+            truck = f.floor_area_m2 / 100 * tg["truck_per_100m2"]
+            truck_src = f"file parametri (trip_generation.{f.function}.truck_per_100m2)"
     d = params["defaults"]
     if f.residents is not None:
         res = f.residents
@@ -159,7 +170,7 @@ def forecast_indicators(f: Forecast, p: Proposal, t: Territory, params: BalanceP
         land_take_free_soil_m2=f.land_take_free_soil_m2, new_impervious_m2=f.new_impervious_m2,
         car_trips_day=float(car), truck_trips_day=float(truck), vehicle_trips_day=float(car + truck),
         residents=float(res), jobs=float(jobs), contribution_base_eur=float(base), host_share=host_share,
-        comuni_touched=[str(t.codes[i]) for i in idx], trips_declared=declared)
+        comuni_touched=[str(t.codes[i]) for i in idx], trips_declared=declared, truck_source=truck_src)
 
 
 def forecast_matrix(f: Forecast, ind: ForecastIndicators, p: Proposal, t: Territory,
@@ -184,6 +195,8 @@ def forecast_matrix(f: Forecast, ind: ForecastIndicators, p: Proposal, t: Territ
     car_share = _gravity(t.residents, d_km, L_car)
     truck_share = _gravity(t.residents, d_km, L_truck)
     car_j, truck_j = ind.car_trips_day * car_share, ind.truck_trips_day * truck_share
+    if ind.truck_source.startswith("STTM 3"):     # STTM 3 spreads its own heavy trips over the route shares
+        truck_j = wings.truck_trips(f.function, f.floor_area_m2, params, truck_share, t.codes)[1]
     cols["car_trips_day"] += car_j
     cols["truck_trips_day"] += truck_j
 
@@ -241,11 +254,13 @@ def forecast_matrix(f: Forecast, ind: ForecastIndicators, p: Proposal, t: Territ
     # -- demand on services
     host_i = t.index_of(p.istat_code)
     for cat, sd in params["service_demand"].items():
-        supply = t.service_supply.get(cat)
-        if supply is None or ind.residents <= 0 or supply.sum() <= 0:
+        if ind.residents <= 0:
             continue
         upr = t.under12_share[host_i] if sd["users_per_resident"] == "under12_share" else float(sd["users_per_resident"])
-        users = ind.residents * upr * _gravity(supply, d_km, float(sd["mean_distance_km"]))
+        got = wings.service_users(cat, sd, ind.residents * upr, f.geometry, host_i, t, d_km)
+        if got is None:
+            continue
+        users, ind.service_methods[cat] = got
         cols["service_demand_users"] += users
         cols["service_demand_eur_year"] += users * float(sd["eur_per_user_year"])
 
@@ -277,6 +292,16 @@ def proposal_matrix(p: Proposal, t: Territory, params: BalanceParams
         inds.append(ind)
     total.insert(0, "name", t.names)
     return total, inds
+
+
+def source_notes(inds: list[ForecastIndicators]) -> list[str]:
+    """Which source each forecast's truck trips and service demand came from (Italian)."""
+    out = []
+    for ind in inds:
+        out.append(f"Previsione {ind.forecast_id}: spostamenti di mezzi pesanti {ind.truck_source}.")
+        for cat, m in sorted(ind.service_methods.items()):
+            out.append(f"Previsione {ind.forecast_id}: domanda di servizi '{cat}' ripartita con {wings.METHOD_IT[m]}.")
+    return out
 
 
 def assumptions(params: BalanceParams, t: Territory) -> list[str]:

@@ -38,6 +38,9 @@ class Territory:
     notes: list[str] = field(default_factory=list)
     flood_high_pct: np.ndarray | None = None  # ISPRA PIR 2020: % of the comune's area in high flood hazard
     neighbours: gpd.GeoDataFrame | None = None  # comuni outside CMM (istat_code, name, province)
+    service_points: gpd.GeoDataFrame | None = None   # the services layer (category, subcategory, capacity, istat_code)
+    access_cells: gpd.GeoDataFrame | None = None     # STTM 2 (`sttm access run`): n_<k>, t_<k> per cell
+    access_by_municipality: pd.DataFrame | None = None  # STTM 2: share_<k>, r_<k> per comune (index istat_code)
 
     @property
     def n(self) -> int:
@@ -56,7 +59,8 @@ class Territory:
     def from_frames(cls, municipalities: gpd.GeoDataFrame, adjacency: pd.DataFrame | None = None,
                     hydraulic: pd.DataFrame | None = None,
                     services: gpd.GeoDataFrame | None = None, hazard: pd.DataFrame | None = None,
-                    neighbours: gpd.GeoDataFrame | None = None) -> "Territory":
+                    neighbours: gpd.GeoDataFrame | None = None, access_cells: gpd.GeoDataFrame | None = None,
+                    access_by_municipality: pd.DataFrame | None = None) -> "Territory":
         """Build from the knowledge-base layers (or hand-made frames with the same columns)."""
         m = municipalities
         for c in REQUIRED_MUNI_COLUMNS:
@@ -131,22 +135,41 @@ class Territory:
         if neighbours is not None and len(neighbours):
             neighbours = neighbours.to_crs(32632) if neighbours.crs and neighbours.crs.to_epsg() != 32632 else neighbours
             neighbours = neighbours[~neighbours["istat_code"].astype(str).isin(set(codes))].reset_index(drop=True)
+        points_layer = None
+        if services is not None and len(services) and services.geometry.notna().all():
+            points_layer = services.to_crs(32632) if services.crs and services.crs.to_epsg() != 32632 else services
+            points_layer = points_layer.assign(istat_code=points_layer["istat_code"].astype(str)).reset_index(drop=True)
+        if access_cells is not None and len(access_cells):
+            access_cells = access_cells.to_crs(32632) if access_cells.crs and access_cells.crs.to_epsg() != 32632 \
+                else access_cells
+            access_cells = access_cells.reset_index(drop=True)
+        else:
+            access_cells = None
+        if access_by_municipality is not None and len(access_by_municipality):
+            access_by_municipality = pd.DataFrame(access_by_municipality.drop(columns="geometry", errors="ignore"))
+            access_by_municipality = access_by_municipality.assign(
+                istat_code=access_by_municipality["istat_code"].astype(str)).set_index("istat_code")
+        else:
+            access_by_municipality = None
         cmm = shapely.union_all(geoms)
         shapely.prepare(cmm)
         return cls(munis=m, codes=codes, names=m["name"].astype(str).to_numpy(), residents=residents,
                    zones=zones, points=points, geoms=geoms, cmm=cmm, tree=shapely.STRtree(geoms),
                    adjacency=adj, under12_share=u12, lspp=lspp, service_supply=supply, notes=notes,
-                   flood_high_pct=flood, neighbours=neighbours)
+                   flood_high_pct=flood, neighbours=neighbours, service_points=points_layer,
+                   access_cells=access_cells, access_by_municipality=access_by_municipality)
 
     @classmethod
     def from_kb(cls, kb) -> "Territory":
         """Read ``municipalities`` (required), ``adjacency``, ``hydraulic_criticality``, ``services``,
-        ``hazard`` and ``neighbour_municipalities`` (optional) from an open knowledge base."""
+        ``hazard``, ``neighbour_municipalities`` and STTM 2's ``access_cells`` / ``access_by_municipality``
+        (optional) from an open knowledge base."""
         if not kb.has_layer("municipalities"):
             raise TerritoryError("knowledge base has no layer 'municipalities': run `sttm kb build`")
         opt = {}
-        for name in ("adjacency", "hydraulic_criticality", "services", "hazard", "neighbour_municipalities"):
+        for name in ("adjacency", "hydraulic_criticality", "services", "hazard", "neighbour_municipalities",
+                     "access_cells", "access_by_municipality"):
             opt[name] = kb.read_layer(name) if kb.has_layer(name) else None
         return cls.from_frames(kb.read_layer("municipalities"), opt["adjacency"],
                                opt["hydraulic_criticality"], opt["services"], opt["hazard"],
-                               opt["neighbour_municipalities"])
+                               opt["neighbour_municipalities"], opt["access_cells"], opt["access_by_municipality"])

@@ -1,0 +1,142 @@
+"""The balance uses STTM 3's freight model and STTM 2's accessibility layers where they exist, keeps
+its fallbacks, and says which source it used (hand-made grid territory, see balance_fixtures)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+sys.path.insert(0, str(Path(__file__).parent))
+from balance_fixtures import grid_adjacency, grid_hydraulic, grid_municipalities, square_lonlat  # noqa: E402
+
+from sttm.equalization.balance import Territory, compute_balance, load_params  # noqa: E402
+from sttm.equalization.balance.model import parse_proposal  # noqa: E402
+
+SITE = (509_500, 5_007_400, 509_700, 5_007_600)          # in 015005, 300 m west of the border with 015006
+CX, CY = 509_600, 5_007_500
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_params()
+
+
+def pharmacies() -> gpd.GeoDataFrame:
+    """A: 600 m east of the site in 015006; B: 900 m north in 015005; C: far, in 015001."""
+    return gpd.GeoDataFrame([
+        {"service_id": "A", "category": "pharmacy", "subcategory": None, "capacity": None, "istat_code": "015006",
+         "geometry": Point(CX + 600, CY)},
+        {"service_id": "B", "category": "pharmacy", "subcategory": None, "capacity": None, "istat_code": "015005",
+         "geometry": Point(CX, CY + 900)},
+        {"service_id": "C", "category": "pharmacy", "subcategory": None, "capacity": None, "istat_code": "015001",
+         "geometry": Point(501_000, 5_001_000)},
+    ], crs=32632)
+
+
+def cells(n_pharmacy: float) -> gpd.GeoDataFrame:
+    """STTM 2 access_cells: a 100 m cell under the site and one elsewhere (n_pharmacy 9, must be ignored)."""
+    return gpd.GeoDataFrame({"cell_id": [1, 2], "n_pharmacy": [n_pharmacy, 9.0], "t_pharmacy": [8.0, 1.0],
+                             "score_15": [0.5, 1.0]},
+                            geometry=[box(CX - 50, CY - 50, CX + 50, CY + 50), box(501_000, 5_001_000, 501_100, 5_001_100)],
+                            crs=32632)
+
+
+def housing(params, **extra):
+    f = {"id": "R1", "function": "residential", "floor_area_m2": 50_000, "residents": 1000,
+         "former_cover": "urbanized", "geometry": square_lonlat(*SITE), **extra}
+    return parse_proposal({"act": {"kind": "PA", "istat_code": "015005", "title": "Quartiere"}, "forecasts": [f]},
+                          params.functions)
+
+
+def territory(**kw) -> Territory:
+    return Territory.from_frames(grid_municipalities(), grid_adjacency(), grid_hydraulic(), pharmacies(), **kw)
+
+
+def users(r) -> pd.Series:
+    return r.matrix["service_demand_users"]
+
+
+def test_service_demand_goes_to_the_services_the_sttm2_catchment_reaches(params):
+    r = compute_balance(housing(params), territory(access_cells=cells(2)), params)
+    # two pharmacies within 15 minutes of the site: the nearest two, A (015006) and B (015005), 500 users each
+    assert users(r)["015006"] == pytest.approx(500) and users(r)["015005"] == pytest.approx(500)
+    assert users(r)["015001"] == 0 and users(r).sum() == pytest.approx(1000)
+    assert r.indicators[0].service_methods == {"pharmacy": "sttm2_cells"}
+    assert any("'pharmacy' ripartita con bacini di accessibilità a 15 minuti STTM 2" in a for a in r.assumptions)
+    # none reached within 15 minutes: everybody goes to the nearest one (A, in 015006)
+    r0 = compute_balance(housing(params), territory(access_cells=cells(0)), params)
+    assert users(r0)["015006"] == pytest.approx(1000) and users(r0).sum() == pytest.approx(1000)
+
+
+def test_share_served_in_the_comune_from_access_by_municipality(params):
+    acc = pd.DataFrame({"istat_code": ["015005", "015006"], "share_pharmacy": [0.6, 0.9], "score_15": [0.5, 0.7]})
+    t = territory(access_by_municipality=acc)
+    r = compute_balance(housing(params), t, params)
+    # 60% of the host's residents have a pharmacy within 15 minutes: 600 users stay in 015005; the other
+    # 400 go to the other comuni's pharmacies (015006 and 015001, one each) by the 2 km decay law
+    d = np.maximum(np.hypot(t.points[:, 0] - CX, t.points[:, 1] - CY) / 1000, 1.0)
+    i6, i1 = t.index_of("015006"), t.index_of("015001")
+    w6, w1 = np.exp(-d[i6] / 2.0), np.exp(-d[i1] / 2.0)
+    assert users(r)["015005"] == pytest.approx(600)
+    assert users(r)["015006"] == pytest.approx(400 * w6 / (w6 + w1))
+    assert users(r)["015001"] == pytest.approx(400 * w1 / (w6 + w1))
+    assert r.indicators[0].service_methods == {"pharmacy": "sttm2_municipality"}
+
+
+def test_without_sttm2_layers_the_distance_decay_fallback_is_kept_and_stated(params):
+    t = territory()
+    r = compute_balance(housing(params), t, params)
+    d = np.maximum(np.hypot(t.points[:, 0] - CX, t.points[:, 1] - CY) / 1000, 1.0)
+    supply = np.zeros(t.n)
+    for code in ("015006", "015005", "015001"):
+        supply[t.index_of(code)] = 1
+    g = supply * np.exp(-d / 2.0)
+    assert users(r).to_numpy() == pytest.approx(1000 * g / g.sum())
+    assert users(r)["015001"] > 0                      # unlike the STTM 2 catchment
+    assert r.indicators[0].service_methods == {"pharmacy": "gravity"}
+    assert any("decadimento con la distanza (layer STTM 2 assenti)" in a for a in r.assumptions)
+
+
+def test_truck_trips_from_sttm3_declared_or_parameter_file(params):
+    t = territory()
+    plant = {"act": {"kind": "SUAP", "istat_code": "015005", "title": "Stabilimento"},
+             "forecasts": [{"id": "P1", "function": "productive", "floor_area_m2": 20_000, "jobs": 100,
+                            "former_cover": "urbanized", "geometry": square_lonlat(*SITE)}]}
+    r = compute_balance(parse_proposal(plant, params.functions), t, params)
+    # STTM 3 manufacturing: 51.13 trip ends/1,000 m² × 20 × 8% heavy = 81.808 heavy trips/day
+    ind = r.indicators[0]
+    assert ind.truck_trips_day == pytest.approx(81.808, abs=0.005)     # STTM 3 rounds to the hundredth
+    assert ind.truck_source.startswith("STTM 3 (manufacturing: ITE Trip Generation Manual 11th ed., land use 140")
+    assert r.matrix["truck_trips_day"].sum() == pytest.approx(81.808, abs=0.05)
+    # declared by the comune: used as such
+    plant["forecasts"][0]["truck_trips_per_day"] = 40
+    rd = compute_balance(parse_proposal(plant, params.functions), t, params)
+    assert rd.indicators[0].truck_trips_day == 40 and rd.indicators[0].truck_source == "dichiarati dal Comune"
+    # STTM 3 switched off: the parameter file's rate, 20,000/100 × 1.0 = 200
+    del plant["forecasts"][0]["truck_trips_per_day"]
+    off = params.with_overrides({"freight.use_sttm3": False})
+    ro = compute_balance(parse_proposal(plant, off.functions), t, off)
+    assert ro.indicators[0].truck_trips_day == pytest.approx(200)
+    assert ro.indicators[0].truck_source == "file parametri (trip_generation.productive.truck_per_100m2)"
+    # a function STTM 3 has no category for (residential) keeps the parameter file
+    assert compute_balance(housing(params), t, params).indicators[0].truck_source.startswith("file parametri")
+
+
+def test_sttm2_layers_read_from_a_small_knowledge_base(params, tmp_path):
+    from sttm.knowledge import LayerMeta, open_kb
+    kb = open_kb(tmp_path / "kb.gpkg")
+    meta = LayerMeta(title="t", description="d", source="test", licence="CC0", vintage="2026")
+    mun = grid_municipalities()
+    kb.write_layers([("municipalities", mun, meta, "istat_code"), ("adjacency", grid_adjacency(), meta, "pair_id"),
+                     ("services", pharmacies(), meta, "service_id"), ("access_cells", cells(2), meta, "cell_id")],
+                    loaded_by="test")
+    t = Territory.from_kb(kb)
+    r = compute_balance(housing(params), t, params)
+    assert r.indicators[0].service_methods == {"pharmacy": "sttm2_cells"}
+    assert users(r)["015006"] == pytest.approx(500)
+    kb.dispose()
