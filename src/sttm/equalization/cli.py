@@ -359,10 +359,11 @@ def call_open(call_id: str, year: int = typer.Option(...), budget: str = typer.O
 def call_submit(call_id: str, csv_file: Path, author: Optional[str] = AUTHOR, role: str = ROLE,
                 db: Optional[str] = DB):
     """Presenta le proposte da un CSV (tutte o nessuna); con colonne wkt o lon/lat i criteri di
-    localizzazione (LUM, Rete Verde, aree di rigenerazione) sono calcolati sugli strati del KB."""
+    localizzazione (LUM, Rete Verde, aree di rigenerazione) sono calcolati sugli strati del KB, e il
+    criterio indicatori dagli strati STTM 1–3 presenti (nbs_sheets, access_by_municipality, production_sites)."""
     from sttm.procedures import annual_call
     proposals = _run(lambda: annual_call.read_proposals_csv(csv_file))
-    if any(p.geometry for p in proposals):
+    if proposals:
         try:
             from sttm.knowledge import open_kb
             from sttm.config import default_db

@@ -291,8 +291,60 @@ def locate(proposals: list[Proposal], layers: dict) -> tuple[list[Proposal], lis
     return out, notes
 
 
+def _sub_indicators(p: Proposal, layers: dict) -> dict[str, Fraction]:
+    """The STTM 1–3 sub-indicators (exact fractions in [0, 1]) available for ``p`` (see call_rules.toml)."""
+    import shapely
+    cfg = rules()["indicators"]
+    out: dict[str, Fraction] = {}
+    nbs = layers.get("sttm1")
+    if nbs is not None and p.category in cfg["sttm1_categories"] and len(nbs):
+        mine = nbs[nbs["istat_code"].astype(str) == p.istat_code]
+        if len(mine):
+            unmet = int((~mine["target_met"].astype(bool)).sum())
+            out["sttm1"] = Fraction(unmet, len(mine))
+    acc = layers.get("sttm2")
+    if acc is not None and p.category in cfg["sttm2_categories"] and "score_15" in acc.columns:
+        row = acc[acc["istat_code"].astype(str) == p.istat_code]
+        if len(row) and row["score_15"].notna().any():
+            s15 = Fraction(str(round(float(row["score_15"].dropna().iloc[0]), 6)))
+            out["sttm2"] = min(max(1 - s15, Fraction(0)), Fraction(1))
+    sites = layers.get("sttm3")
+    if sites is not None and p.geometry and p.category in cfg["sttm3_categories"] and len(sites):
+        g = shapely.from_wkt(p.geometry)
+        hit = sites[sites.intersects(g)]
+        if len(hit):
+            vals = [0.0 if v != v else float(v) for v in hit["suitability"]]     # NaN = excluded site → 0
+            out["sttm3"] = Fraction(str(round(max(vals), 6))) / 100
+    return out
+
+
+def indicators(proposals: list[Proposal], layers: dict) -> tuple[list[Proposal], list[str]]:
+    """Pure: sets ``indicator_score`` (‰) from the STTM 1–3 layers given (``sttm1`` nbs_sheets table,
+    ``sttm2`` access_by_municipality table, ``sttm3`` production_sites GeoDataFrame, or None when
+    absent) for the proposals that have at least one sub-indicator; the others keep the comune's
+    declaration. ``location_source`` gains ``|ind:<wings>`` (e.g. ``kb|ind:13``) when computed."""
+    import dataclasses
+    out, notes = [], []
+    for p in proposals:
+        subs = _sub_indicators(p, layers)
+        if not subs:
+            out.append(p)
+            notes.append(f"{p.proposal_id}: indicatori STTM non disponibili, vale la dichiarazione del Comune "
+                         f"({'—' if p.indicator_score is None else p.indicator_score} ‰)")
+            continue
+        value = sum(subs.values(), Fraction(0)) / len(subs) * 1000
+        score_ = int(value.numerator * 2 + value.denominator) // (2 * value.denominator)     # half-up to ‰
+        wings = "".join(k[-1] for k in sorted(subs))
+        out.append(dataclasses.replace(p, indicator_score=score_,
+                                       location_source=f"{p.location_source}|ind:{wings}"[:20]))
+        notes.append(f"{p.proposal_id}: indicatori da " + ", ".join(
+            f"STTM {k[-1]} = {float(v):.3f}".replace(".", ",") for k, v in sorted(subs.items()))
+            + f" → {score_} ‰ (dichiarato: {'—' if p.indicator_score is None else p.indicator_score})")
+    return out, notes
+
+
 def locate_from_kb(kb, proposals: list[Proposal]) -> tuple[list[Proposal], list[str]]:
-    """``locate`` with the layers read from the knowledge base (those present)."""
+    """``locate`` and ``indicators`` with the layers read from the knowledge base (those present)."""
     cfg = rules()["location"]
     layers = {}
     for key in ("lum", "green_network", "regeneration"):
@@ -300,7 +352,14 @@ def locate_from_kb(kb, proposals: list[Proposal]) -> tuple[list[Proposal], list[
         layers[key] = kb.read_layer(name) if kb.has_layer(name) else None
         if layers[key] is not None and getattr(layers[key], "geometry", None) is None:
             layers[key] = None
-    return locate(proposals, layers)
+    located, notes = locate(proposals, layers)
+    icfg = rules()["indicators"]
+    ind_layers = {k: (kb.read_layer(icfg[f"{k}_layer"]) if kb.has_layer(icfg[f"{k}_layer"]) else None)
+                  for k in ("sttm1", "sttm2", "sttm3")}
+    if ind_layers["sttm3"] is not None and getattr(ind_layers["sttm3"], "geometry", None) is None:
+        ind_layers["sttm3"] = None
+    scored, ind_notes = indicators(located, ind_layers)
+    return scored, notes + ind_notes
 
 
 def read_proposals_csv(path: str | Path) -> list[Proposal]:
