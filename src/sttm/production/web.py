@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from sttm.web.frame import portal_document
+
 from .errors import ProductionInputError
 
 router = APIRouter(prefix="/sttm3", tags=["STTM 3 – produzione e logistica"])
@@ -31,7 +33,7 @@ async def index(request: Request):
     from sttm.reports import render_html
     kb = request.app.state.kb
     ctx = {k: _records(kb, name, cols) for k, (name, cols) in _TABLES.items()}
-    return HTMLResponse(render_html("sttm.production", "web_index.html.j2", {"title": TITLE, **ctx}))
+    return portal_document(request, render_html("sttm.production", "web_index.html.j2", {"title": TITLE, **ctx}))
 
 
 @router.get("/{what}.json")
@@ -44,7 +46,7 @@ async def table_json(request: Request, what: str):
 
 def _report(request: Request, fn, ref: str) -> HTMLResponse:
     try:
-        return HTMLResponse(fn(request.app.state.kb, ref))
+        return portal_document(request, fn(request.app.state.kb, ref))
     except ProductionInputError as exc:
         raise HTTPException(404, str(exc)) from exc
 

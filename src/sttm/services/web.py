@@ -9,6 +9,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from sttm.web.frame import portal_document
+
 from . import atlas
 
 TITLE = "Servizi e LUM (STTM 2)"
@@ -80,14 +82,14 @@ def atlas_index(kind: str, request: Request):
                          "level_it": atlas.LEVEL_IT.get(r["level"], r["level"]),
                          "score": float(a["score_15"].iloc[0]) if len(a) else float("nan")})
     title = "Atlante metropolitano dei servizi" if kind == "comuni" else "Atlante dei LUM"
-    return HTMLResponse(render_html("sttm.services", "atlas_index.html.j2",
+    return portal_document(request, render_html("sttm.services", "atlas_index.html.j2",
                                     {"title": title, "sheets": ctxs, "kind": kind, "notes": d.notes, "pdf_links": True}))
 
 
 @router.get("/atlante/{kind}/{slug}.html", response_class=HTMLResponse)
 def atlas_sheet(kind: str, slug: str, request: Request):
     ctx = _context(_data(request), _kind(kind), slug)
-    return HTMLResponse(atlas.render_sheet(ctx))
+    return portal_document(request, atlas.render_sheet(ctx))
 
 
 @router.get("/atlante/{kind}/{slug}.pdf")

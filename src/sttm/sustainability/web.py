@@ -6,6 +6,8 @@ import json
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from sttm.web.frame import portal_document
+
 router = APIRouter(prefix="/sttm1", tags=["STTM 1 – NBS"])
 TITLE = "STTM 1 – NBS"
 HOME = "/sttm1"
@@ -27,7 +29,7 @@ async def index(request: Request):
     df = _sheets(request)
     sheets = [] if df is None else df.drop(columns=["result_json"]).sort_values("computed_at", ascending=False) \
         .to_dict("records")
-    return HTMLResponse(render_html("sttm.sustainability", "nbs_index.html.j2",
+    return portal_document(request, render_html("sttm.sustainability", "nbs_index.html.j2",
                                     {"sheets": sheets, "catalogue": list(load_catalogue().values())}))
 
 
@@ -46,7 +48,7 @@ async def sheet_page(request: Request, sheet_id: str):
     row = None if df is None else df[df["sheet_id"] == sheet_id]
     if row is None or row.empty:
         raise HTTPException(404, f"scheda {sheet_id!r} non trovata")
-    return HTMLResponse(render_sheet(json.loads(row.iloc[0]["result_json"])))
+    return portal_document(request, render_sheet(json.loads(row.iloc[0]["result_json"])))
 
 
 def _form(request: Request, sheet: str, site: str, error: str | None = None, status: int = 200) -> HTMLResponse:
@@ -54,9 +56,9 @@ def _form(request: Request, sheet: str, site: str, error: str | None = None, sta
 
     from .catalogue import load_catalogue
 
-    return HTMLResponse(render_html("sttm.sustainability", "nbs_form.html.j2",
-                                    {"sheet": sheet, "site": site, "error": error,
-                                     "types": sorted(load_catalogue())}), status_code=status)
+    return portal_document(request, render_html("sttm.sustainability", "nbs_form.html.j2",
+                                                 {"sheet": sheet, "site": site, "error": error,
+                                                  "types": sorted(load_catalogue())}), status=status)
 
 
 @router.get("/valuta", response_class=HTMLResponse)
@@ -94,4 +96,4 @@ async def evaluate_submit(request: Request, sheet: str = Form(...), site: str = 
             result = evaluate_heat(s)
     except (tomllib.TOMLDecodeError, SiteInputError, HydrologyError, CatalogueError, ContextError) as exc:
         return _form(request, sheet, site, str(exc), 400)
-    return HTMLResponse(render_sheet(result, notes))
+    return portal_document(request, render_sheet(result, notes))

@@ -77,6 +77,9 @@ def create_app(kb_url: str | None = None, *, refresh_s: float = 1.0, basemap_url
     from . import pages
 
     app.include_router(pages.router)
+    from . import catalog
+
+    app.include_router(catalog.router)
     app.state.wings = []
     for wing in WINGS:
         try:
@@ -92,8 +95,9 @@ def create_app(kb_url: str | None = None, *, refresh_s: float = 1.0, basemap_url
         router = getattr(mod, "router", None)
         if router is not None:
             app.include_router(router)
-            app.state.wings.append({"wing": wing, "title": getattr(mod, "TITLE", wing.capitalize()),
-                                    "href": getattr(mod, "HOME", f"/{wing}")})
+            home = getattr(mod, "HOME", f"/{wing}")
+            app.state.wings.append({"wing": wing, "title": getattr(mod, "TITLE", wing.capitalize()), "href": home,
+                                    "prefix": getattr(router, "prefix", "") or home})
 
     def custom_openapi() -> dict:
         if app.openapi_schema is None:

@@ -77,7 +77,7 @@ def _wing_templates(request: Request, package: str):
 def error_page(request: Request, status: int, message: str, headers: dict | None = None) -> HTMLResponse:
     titles = {400: "Richiesta non valida", 401: "Accesso richiesto", 403: "Accesso negato", 404: "Pagina non trovata",
               409: "Conflitto di modifica", 413: "File troppo grande", 422: "Dati non validi",
-              429: "Troppi tentativi"}
+              429: "Troppi tentativi", 503: "Dati non ancora disponibili"}
     return render(request, "error.html", {"status": status, "title": titles.get(status, "Errore"), "message": message},
                   status=status, headers=headers)
 
