@@ -43,9 +43,13 @@ def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
                mode: str = typer.Option("walk", help="walk | bike"),
                weights: Optional[Path] = typer.Option(None, help="superficie per la distribuzione dasimetrica (GPKG/GeoJSON/SHP)"),
                weight_column: Optional[str] = typer.Option(None, help="colonna dei pesi (es. popolazione censuaria)"),
+               gtfs: Optional[Path] = typer.Option(None, "--gtfs", help="feed GTFS (.zip o cartella): aggiunge il trasporto pubblico"),
+               gtfs_date: Optional[str] = typer.Option(None, "--gtfs-date", help="giorno di servizio AAAA-MM-GG (default: il feriale con più corse)"),
+               gtfs_window: Optional[str] = typer.Option(None, "--gtfs-window", help="finestra di partenza HH:MM-HH:MM (default 07:30-08:30)"),
                db: Optional[str] = DB):
     """Griglia di domanda e accessibilità per ogni categoria di servizio; scrive i layer
-    demand_grid, access_cells, access_by_municipality, access_by_zone, access_by_lum."""
+    demand_grid, access_cells, access_by_municipality, access_by_zone, access_by_lum.
+    Con --gtfs i tempi al servizio più vicino includono il trasporto pubblico (a piedi + CSA + a piedi)."""
     from .pipeline import params, run_access, service_points
 
     kb = _kb(db)
@@ -53,10 +57,11 @@ def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
     try:
         n_cat = service_points(kb.read_layer("services"))["category_key"].nunique()
         with _progress() as prog:
-            task = prog.add_task("accessibilità per categoria", total=n_cat * (2 if network else 1))
+            task = prog.add_task("accessibilità per categoria",
+                                 total=n_cat * ((2 if network else 1) + (1 if gtfs else 0)))
             run = run_access(kb, cell_size=cell, network_path=network or None, mode=mode, weights_path=weights,
-                             weight_column=weight_column, progress=lambda k: prog.update(task, advance=1,
-                                                                                         description=f"categoria {k}"))
+                             weight_column=weight_column, gtfs_path=gtfs, gtfs_date=gtfs_date, gtfs_window=gtfs_window,
+                             progress=lambda k: prog.update(task, advance=1, description=f"categoria {k}"))
     except Exception as exc:  # noqa: BLE001 — reported plainly to the user
         _fail(exc)
     m = run.meta
@@ -78,6 +83,12 @@ def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
     if m["approximate_share_of_cells"] > 0:
         console.print(f"[yellow]Tempi APPROSSIMATI (linea d'aria × {params()['straight_line']['detour_factor']:.2f}) per "
                       f"{m['approximate_share_of_cells']:.0%} delle celle.[/]")
+    console.print(m["transit_it"][:1].upper() + m["transit_it"][1:] + ".")
+    if m.get("transit"):
+        tr = m["transit"]
+        console.print(f"  {tr['n_connections']:,} connessioni, {tr['n_origin_stops']:,} fermate di accesso, celle con "
+                      f"una fermata entro l'accesso massimo: {tr['cells_with_stop_share']:.0%}; celle dove il trasporto "
+                      "pubblico accorcia il tempo: " + ", ".join(f"{k} {v:.0%}" for k, v in tr["pt_better_share"].items()))
     for note in m["missing_it"]:
         console.print(f"[yellow]Dato mancante:[/] {note}")
 

@@ -108,12 +108,16 @@ def _cost_model(network_path: str | Path | None, mode: str, p: dict):
 def compute_access(municipalities: gpd.GeoDataFrame, services: gpd.GeoDataFrame, *, cell_size: float = 100.0,
                    mode: str = "walk", network=None, max_snap_m: float = 250.0,
                    weights: gpd.GeoDataFrame | None = None, weight_column: str | None = None,
-                   progress=None) -> AccessRun:
+                   transit=None, progress=None) -> AccessRun:
     """Demand grid + accessibility for every category in `services`. With a `network`, cells more
-    than `max_snap_m` from it fall back to straight-line × detour (marked per cell)."""
+    than `max_snap_m` from it fall back to straight-line × detour (marked per cell). With `transit`
+    (a :class:`~sttm.services.transit.TransitModel`, walking mode only) `t_<k>` becomes
+    min(walk-only, public transport) over the departure window and `tw_<k>` keeps the walk-only time."""
     p = params()
     if mode not in p["modes"]:
         raise ServicesRunError(f"modo {mode!r} sconosciuto: usare {' | '.join(p['modes'])}")
+    if transit is not None and mode != "walk":
+        raise ServicesRunError("il trasporto pubblico (--gtfs) si combina solo con il modo walk (accesso a piedi alle fermate)")
     speed = p["modes"][mode]["speed_kmh"]
     thr = float(p["travel"]["threshold_min"])
     grid, gmeta = demand_grid(municipalities, cell_size, weights=weights, weight_column=weight_column)
@@ -131,6 +135,9 @@ def compute_access(municipalities: gpd.GeoDataFrame, services: gpd.GeoDataFrame,
         if (~near).any():
             parts.append(accessibility(grid[~near], svc, sl, speed, cats, thr, progress=progress))
         acc = pd.concat(parts).loc[grid.index]
+    transit_meta = None
+    if transit is not None:
+        acc, transit_meta = _add_transit(acc, grid, svc, cats, thr, transit, progress)
     cells = pd.concat([grid[["cell_id", "istat_code", "pop"] + [c for c in ("under12", "over65", "foreigners")
                                                                 if c in grid]], acc], axis=1)
     cells = gpd.GeoDataFrame(cells, geometry=grid.geometry, crs=ANALYSIS_CRS)
@@ -144,17 +151,57 @@ def compute_access(municipalities: gpd.GeoDataFrame, services: gpd.GeoDataFrame,
     byz = aggregate(grid, acc, "zone", cats, thr) if grid["zone"].notna().any() else pd.DataFrame()
     approx_share = float(acc["approximate"].mean())
     notes = list(dict.fromkeys(acc.attrs.get("notes_it", []) + sum((p_.attrs.get("notes_it", []) for p_ in
-                                                                     (parts if network is not None else [])), [])))
+                                                                     (parts if network is not None else [])), [])
+                               + (transit_meta["notes_it"] if transit_meta else [])))
     meta = {**gmeta, "mode": mode, "speed_kmh": speed, "threshold_min": thr,
             "time_method": sorted(acc["time_method"].unique().tolist()),
             "approximate_share_of_cells": approx_share,
             "detour_factor": p["straight_line"]["detour_factor"],
             "categories": [asdict(c) for c in cats],
-            "missing_it": [MISSING_IT["gtfs"]] + ([MISSING_IT["network"]] if network is None else [])
+            "transit": transit_meta, "transit_it": transit_text(transit),
+            "missing_it": ([MISSING_IT["gtfs"]] if transit is None else []) + ([MISSING_IT["network"]] if network is None else [])
             + [f"{g}: dato non disponibile" for g in gmeta["fragile_missing_it"]],
             "notes_it": notes,
             "zones_unassigned": int(mun["zone"].isna().sum()) if "zone" in mun.columns else None}
     return AccessRun(cells=cells, by_municipality=bym, by_zone=byz, categories=cats, meta=meta)
+
+
+def transit_text(transit) -> str:
+    """The sentence every output carries about public transport."""
+    if transit is None:
+        return "trasporto pubblico: non modellato (nessun feed GTFS fornito)"
+    return f"trasporto pubblico: incluso ({transit.describe_it()})"
+
+
+def _add_transit(acc: pd.DataFrame, grid: pd.DataFrame, svc: pd.DataFrame, cats, thr: float, transit, progress):
+    """t_<k> := min(walk-only, PT) (statistic over the departure window); tw_<k> := walk-only minutes;
+    score_15 recomputed on the new times (a category counts as reached when t_<k> ≤ threshold)."""
+    keys = [c.key for c in cats if (svc["category_key"] == c.key).any()]
+    services = {k: (svc.loc[svc["category_key"] == k, "x"].to_numpy(float),
+                    svc.loc[svc["category_key"] == k, "y"].to_numpy(float)) for k in keys}
+    walk = {k: acc[f"t_{k}"].to_numpy(float) for k in keys}
+    res = transit.cell_minutes(grid["x"].to_numpy(float), grid["y"].to_numpy(float), services, walk)
+    acc = acc.copy()
+    hits = []
+    for c in cats:
+        if c.key not in res.minutes:
+            continue
+        acc[f"tw_{c.key}"] = acc[f"t_{c.key}"]
+        acc[f"t_{c.key}"] = res.minutes[c.key]
+        t = res.minutes[c.key]
+        hits.append(np.where(np.isnan(t), np.nan, (t <= thr).astype(float)))
+        if progress:
+            progress(c.key)
+    if hits:
+        h = np.vstack(hits)
+        n_ev = np.isfinite(h).sum(axis=0)  # categories evaluated in each cell
+        acc["score_15"] = np.where(n_ev > 0, np.nansum(h, axis=0) / np.maximum(n_ev, 1), np.nan)
+    acc["time_method"] = acc["time_method"].astype(str) + "+" + res.meta["time_method"].split("+")[0]
+    meta = {**res.meta, "pt_better_share": res.pt_better_share}
+    meta["notes_it"] = meta["notes_it"] + [
+        f"n_ e r_ (servizi entro 15 minuti, 2SFCA) restano a piedi; t_ e score_15 includono il trasporto pubblico "
+        f"({meta['statistic']} sulle partenze {', '.join(meta['departures'])})"]
+    return acc, meta
 
 
 def _meta(title: str, description: str, extra: dict | None = None):
@@ -169,19 +216,54 @@ def write_layers(kb, items: list[tuple], loaded_by: str) -> list:
     return kb.write_layers(items, loaded_by=loaded_by)
 
 
+def load_transit(gtfs_path, *, date=None, window: str | None = None, network=None):
+    """Read and validate a GTFS feed and prepare it for `date` (YYYY-MM-DD or date; default the busiest
+    weekday) and `window` ('HH:MM-HH:MM'; default params/transit.toml). Walk legs use `network` if given."""
+    import datetime as dt
+
+    from .gtfs import read_gtfs
+    from .transit import TransitModel, parse_window, transit_params
+
+    tp = transit_params()
+    if isinstance(date, str) and date:
+        try:
+            date = dt.date.fromisoformat(date)
+        except ValueError:
+            raise ServicesRunError(f"--gtfs-date {date!r}: usare AAAA-MM-GG") from None
+    try:
+        win = parse_window(window or tp["departure"]["window"])
+    except ValueError as exc:
+        raise ServicesRunError(str(exc)) from None
+    feed = read_gtfs(gtfs_path)
+    if date:
+        lo, hi = feed.date_range()
+        if not lo <= date <= hi:
+            raise ServicesRunError(f"--gtfs-date {date}: fuori dal periodo del feed ({lo} – {hi})")
+    walk_cost = NetworkCost(network) if network is not None else None
+    try:
+        return TransitModel(feed, date=date or None, window=win, walk_cost=walk_cost, p=tp)
+    except ValueError as exc:
+        raise ServicesRunError(str(exc)) from None
+
+
 def run_access(kb, *, cell_size: float = 100.0, network_path=None, mode: str = "walk",
-               weights_path=None, weight_column=None, progress=None, loaded_by="sttm access run") -> AccessRun:
+               weights_path=None, weight_column=None, gtfs_path=None, gtfs_date=None, gtfs_window=None,
+               progress=None, loaded_by="sttm access run") -> AccessRun:
     p = params()
     mun = kb.read_layer("municipalities")
     services = kb.read_layer("services")
     _, net = _cost_model(network_path, mode, p)
     weights = gpd.read_file(weights_path) if weights_path else None
+    if gtfs_path is not None and mode != "walk":
+        raise ServicesRunError("il trasporto pubblico (--gtfs) si combina solo con il modo walk (accesso a piedi alle fermate)")
+    transit = load_transit(gtfs_path, date=gtfs_date, window=gtfs_window, network=net) if gtfs_path else None
     run = compute_access(mun, services, cell_size=cell_size, mode=mode, network=net, weights=weights,
-                         weight_column=weight_column, progress=progress)
+                         weight_column=weight_column, transit=transit, progress=progress)
     sl_txt = "APPROSSIMATI (linea d'aria × %.2f)" % p["straight_line"]["detour_factor"]
     share = run.meta["approximate_share_of_cells"]
     approx = sl_txt if net is None else (f"su rete {mode} ({network_path})" + (
         f" per il {1 - share:.0%} delle celle; altrove (oltre 250 m dalla rete) {sl_txt}" if share > 0 else ""))
+    approx += "; " + run.meta["transit_it"]
     extra = {k: v for k, v in run.meta.items() if k != "categories"}
     grid_cols = ["cell_id", "istat_code", "pop"] + [c for c in ("under12", "over65", "foreigners") if c in run.cells]
     dg = run.cells[grid_cols + ["geometry"]].copy()
