@@ -283,20 +283,21 @@ def read_gtfs(path: str | Path, transformer=None) -> Feed:
     missing_end = ends & st["arr"].isna()
     for r in st.loc[missing_end, "line"].head(MAX_LISTED):
         issues.append(Issue("stop_times.txt", "arrival_time", int(r), "prima/ultima fermata della corsa senza orario"))
-    if issues:
-        raise GTFSError(str(path), issues)
-    pos = g.cumcount().astype(float)
-    for c in ("arr", "dep"):
-        known = st[c].notna()
-        if not known.all():  # interpolate on the position along the trip (no shape distances)
-            st[c] = st.assign(_p=pos).groupby("trip_id", sort=False, group_keys=False).apply(
-                lambda d, c=c: pd.Series(np.interp(d["_p"], d["_p"][d[c].notna()], d[c][d[c].notna()]), index=d.index))
-    prev_dep = st.groupby("trip_id", sort=False)["dep"].shift()
+    prev_dep = g["dep"].ffill().groupby(st["trip_id"], sort=False).shift()  # last known departure before each stop
     back = (st["dep"] < st["arr"]) | (st["arr"] < prev_dep)
     for r in st.loc[back, "line"].head(MAX_LISTED):
         issues.append(Issue("stop_times.txt", "arrival_time", int(r), "orario precedente a quello della fermata prima"))
     if issues:
-        raise GTFSError(str(path), issues)
+        raise GTFSError(str(path), sorted(issues, key=lambda i: (i.file, i.row or 0)))
+    pos = g.cumcount().astype(float)
+    for c in ("arr", "dep"):
+        known = st[c].notna()
+        if not known.all():  # linear on the position along the trip (no shape distances), vectorised
+            kp = pos.where(known)
+            p0, p1 = kp.groupby(st["trip_id"]).ffill(), kp.groupby(st["trip_id"]).bfill()
+            t0, t1 = st[c].groupby(st["trip_id"]).ffill(), st[c].groupby(st["trip_id"]).bfill()
+            frac = ((pos - p0) / (p1 - p0)).fillna(0.0)
+            st[c] = st[c].fillna(t0 + frac * (t1 - t0))
 
     if transformer is None:
         from pyproj import Transformer
