@@ -220,3 +220,22 @@ def test_cli_access_run_with_gtfs(kb_path, tmp_path):
             (bad / f.name).write_text(f.read_text())
     r = runner.invoke(app, ["access", "run", "--cell", "250", "--gtfs", str(bad), "--db", kb_path])
     assert r.exit_code == 2 and "stops.txt: file obbligatorio mancante" in r.output
+
+
+def test_walk_legs_on_a_network():
+    """With a walking network, access, transfer and egress legs follow the streets (Manhattan grid
+    here: B→D 100 m = 80 s instead of 104 s in straight-line mode)."""
+    from sttm.services.engine import NetworkCost
+    from sttm.services.network import grid_network
+
+    net = grid_network(71, 91, spacing=100.0, x0=X0 - 1000, y0=Y0 - 4000)
+    m = TransitModel(read_gtfs(FEED), date=WED, window=(hms(7, 30), hms(7, 35)), walk_cost=NetworkCost(net),
+                     p={**_p(), "departure": {**_p()["departure"], "step_min": 5}})
+    ix = m.stop_index
+    A = csa_profile(m.cu, m.cv, m.cdep, m.carr, len(m.stops), [ix["A"]], [hms(7, 30)], m.footpaths)
+    assert A[ix["D"], 0] == hms(7, 37, 20) and A[ix["E"], 0] == hms(7, 46)
+    ex, ey = m.stops.set_index("stop_id").loc["E", ["x", "y"]]
+    res = m.cell_minutes(np.array([X0, X0 + 400.0]), np.array([Y0, Y0]), {"hospital": (np.array([ex]), np.array([ey]))},
+                         {"hospital": np.array([100.0, 100.0])})
+    assert res.minutes["hospital"].tolist() == pytest.approx([27.0, 27.0 + 400 / 75], abs=0.02)
+    assert res.meta["time_method"] == "transit_csa+network_walk"

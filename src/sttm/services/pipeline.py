@@ -166,6 +166,9 @@ def compute_access(municipalities: gpd.GeoDataFrame, services: gpd.GeoDataFrame,
     return AccessRun(cells=cells, by_municipality=bym, by_zone=byz, categories=cats, meta=meta)
 
 
+STAT_IT = {"median": "mediana", "mean": "media"}
+
+
 def transit_text(transit) -> str:
     """The sentence every output carries about public transport."""
     if transit is None:
@@ -200,7 +203,7 @@ def _add_transit(acc: pd.DataFrame, grid: pd.DataFrame, svc: pd.DataFrame, cats,
     meta = {**res.meta, "pt_better_share": res.pt_better_share}
     meta["notes_it"] = meta["notes_it"] + [
         f"n_ e r_ (servizi entro 15 minuti, 2SFCA) restano a piedi; t_ e score_15 includono il trasporto pubblico "
-        f"({meta['statistic']} sulle partenze {', '.join(meta['departures'])})"]
+        f"({STAT_IT.get(meta['statistic'], meta['statistic'])} sulle partenze {', '.join(meta['departures'])})"]
     return acc, meta
 
 
