@@ -1,67 +1,20 @@
 """Browser tests in Debian's headless Chromium driven by Playwright (no `playwright install`)."""
 
-import re
-import socket
-import threading
-import time
-from pathlib import Path
-
 import pytest
-import uvicorn
 
-from web_helpers import PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
-VENDOR = Path(__file__).resolve().parents[2] / "src" / "sttm" / "web" / "static" / "vendor"
+from web_helpers import PASSWORD, browser_page, serious_violations, serve
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def server(app):
-    yield from _serve(app)
-
-
-def _serve(app):
-    assert (VENDOR / "maplibre-gl" / "maplibre-gl.js").exists(), \
-        "front-end assets missing: run `python src/sttm/web/build_assets.py` first"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(timeout=10)
+    yield from serve(app)
 
 
 @pytest.fixture
 def bpage(server):
-    yield from _browser(server)
-
-
-def _browser(server):
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium not installed at /usr/bin/chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("request", lambda r: errors.append("external request " + r.url)
-              if not r.url.startswith((server, "data:", "blob:")) else None)
-        pg.base = server
-        yield pg
-        browser.close()
-        assert not errors, errors
+    yield from browser_page(server)
 
 
 def _map_ready(page):
@@ -135,14 +88,8 @@ def test_technician_edits_own_and_is_refused_on_other(bpage):
 
 
 AXE_PAGES = ["/", "/mappa", "/cruscotto", "/comuni", "/comuni/015146", "/accedi", "/remix/interventi",
-             "/remix/interventi/T-MI-1", "/remix/aree", "/remix/aree/O-MI-1", "/api.html"]
-
-
-def _serious(page):
-    page.add_script_tag(url=page.base + "/static/vendor/axe-core/axe.min.js")
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-            if v["impact"] in ("serious", "critical")]
+             "/remix/interventi/T-MI-1", "/remix/aree", "/remix/aree/O-MI-1", "/api.html", "/catalogo",
+             "/catalogo/opportunity_areas", "/catalogo/municipalities"]
 
 
 def test_axe_no_serious_violations(bpage):
@@ -152,17 +99,17 @@ def test_axe_no_serious_violations(bpage):
         page.goto(page.base + path)
         if path == "/mappa":
             page.wait_for_selector("body[data-map-ready='1']", timeout=30_000)
-        found[path] = _serious(page)
+        found[path] = serious_violations(page)
     assert not any(found.values()), found
     _login(page, "admin1")
     for path in ["/remix/interventi/T-MI-1/modifica", "/remix/interventi/nuovo", "/remix/aree/O-MI-1/modifica",
                  "/remix/importa", "/remix/modifiche", "/admin/utenti", "/remix/interventi/T-MI-1"]:
         page.goto(page.base + path)
-        found[path] = _serious(page)
+        found[path] = serious_violations(page)
     assert not any(found.values()), found
     # the checker itself works: an unlabeled image and input are reported
     page.evaluate("() => { document.body.insertAdjacentHTML('beforeend', '<img src=\"/favicon.ico\"><input type=text>'); }")
-    assert {v[0] for v in _serious(page)} >= {"image-alt", "label"}
+    assert {v[0] for v in serious_violations(page)} >= {"image-alt", "label"}
 
 
 @pytest.fixture
@@ -181,14 +128,14 @@ def real_server(real_kb_path, tmp_path):
     registry.publish(kb, registry.SystemActor())
     kb.dispose()
     app = create_app(str(path))
-    yield from _serve(app)
+    yield from serve(app)
     app.state.kb.dispose()
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_real_map_shows_comuni_stations_services_interventions(real_server):
-    for page in _browser(real_server):
+    for page in browser_page(real_server):
         _map_ready(page)
         counts = page.evaluate("""() => Object.fromEntries(['municipalities-fill', 'stations-circle', 'services-circle',
             'interventions-circle', 'opportunity_areas-circle'].map(l => [l, sttmMap.queryRenderedFeatures({layers: [l]}).length]))""")

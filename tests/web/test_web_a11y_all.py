@@ -1,0 +1,92 @@
+"""Accessibility and keyboard checks on every page of the portal, the wings' pages included, in Debian's
+headless Chromium: axe-core (WCAG 2.1 AA) finds no serious or critical violation, the first Tab reaches a
+visible skip link that leads into the main content, focus is visible, nothing overflows horizontally.
+(/bilanci and /fondo are being reworked by the equalization wing and are left out.)"""
+
+import pytest
+
+from web_helpers import browser_page, serious_violations, serve
+from web_wings_kb import build_wings_kb
+
+pytestmark = pytest.mark.browser
+
+PORTAL = ["/", "/mappa", "/cruscotto", "/comuni", "/comuni/015182", "/accedi", "/remix/interventi", "/remix/aree",
+          "/api.html", "/catalogo", "/catalogo/lum", "/catalogo/access_by_lum", "/catalogo/nbs_sheets"]
+WINGS = ["/servizi/atlante/comuni/", "/servizi/atlante/comuni/015182-rho.html", "/servizi/atlante/lum/",
+         "/servizi/atlante/lum/lum_rail_2.html", "/sttm1", "/sttm1/valuta", "/sttm1/valuta?scheda=heat",
+         "/sttm1/schede/flood:015146:Parcheggio%20via%20Esempio", "/sttm3"]
+
+
+@pytest.fixture(scope="module")
+def wings_server(tmp_path_factory):
+    from sttm.web.app import create_app
+
+    path = tmp_path_factory.mktemp("wings") / "kb.gpkg"
+    build_wings_kb(path).dispose()
+    app = create_app(str(path), refresh_s=0.0)
+    yield from serve(app)
+    app.state.kb.dispose()
+
+
+def _open(page, path):
+    resp = page.goto(page.base + path)
+    assert resp.status == 200, (path, resp.status)
+    if path == "/mappa":
+        page.wait_for_selector("body[data-map-ready='1']", timeout=30_000)
+
+
+def test_axe_every_page_with_wing_layers(wings_server):
+    for page in browser_page(wings_server, viewport=(1366, 768)):
+        found = {}
+        for path in PORTAL + WINGS:
+            _open(page, path)
+            found[path] = serious_violations(page)
+        assert not any(found.values()), {k: v for k, v in found.items() if v}
+
+
+SKIP_TO_MAIN = """() => { const a = document.activeElement; const r = a.getBoundingClientRect(); const s = getComputedStyle(a);
+  return {text: a.textContent.trim(), href: a.getAttribute('href'), w: r.width, h: r.height, top: r.top,
+          outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0, shadow: s.boxShadow !== 'none'}; }"""
+
+
+def test_keyboard_skip_link_and_visible_focus(wings_server):
+    for page in browser_page(wings_server, viewport=(1366, 768)):
+        for path in PORTAL + WINGS:
+            _open(page, path)
+            page.keyboard.press("Tab")
+            a = page.evaluate(SKIP_TO_MAIN)
+            assert a["text"] == "Vai al contenuto principale" and a["href"] == "#main-container", (path, a)
+            assert a["w"] > 0 and a["h"] > 0 and a["top"] >= 0, (path, "skip link not shown on focus", a)
+            assert a["outline"] or a["shadow"], (path, "focus not visible", a)
+            page.keyboard.press("Enter")
+            page.keyboard.press("Tab")
+            inside = page.evaluate("() => !!document.activeElement.closest('#main-container')")
+            assert inside, (path, "Tab after the skip link does not land in the main content",
+                            page.evaluate("() => document.activeElement.outerHTML.slice(0, 120)"))
+            focus = page.evaluate(SKIP_TO_MAIN)
+            assert focus["outline"] or focus["shadow"], (path, "focus not visible in main content", focus)
+
+
+@pytest.mark.parametrize("viewport", [(1400, 900), (1366, 768), (390, 844)])
+def test_no_horizontal_overflow(wings_server, viewport):
+    for page in browser_page(wings_server, viewport=viewport):
+        wide = {}
+        for path in PORTAL + WINGS:
+            _open(page, path)
+            sw, cw = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            if sw > cw:
+                wide[path] = (sw, cw)
+        assert not wide, wide
+
+
+def test_mobile_menu_opens_and_lists_wings(wings_server):
+    for page in browser_page(wings_server, viewport=(390, 844)):
+        _open(page, "/catalogo")
+        assert not page.is_visible("#main-menu .navbar-nav")
+        page.click("button.custom-navbar-toggler")
+        page.wait_for_selector("#main-menu .navbar-nav", state="visible")
+        page.click("#nav-strategie")
+        page.wait_for_selector("a.dropdown-item[href='/sttm1']", state="visible")
+        page.click("a.dropdown-item[href='/sttm1']")
+        page.wait_for_url("**/sttm1")
+        assert page.inner_text("h1").startswith("STTM 1")
