@@ -87,7 +87,7 @@ async def submit_form(request: Request):
         raise HTTPException(401, "accedere per presentare una proposta")
     if user.role not in ALL_ROLES:
         raise HTTPException(403, "ruolo non autorizzato")
-    return p.render_page(request, PKG, "balance_submit.html.j2", {"title": "Presenta una proposta"})
+    return p.render_page(request, PKG, "balance_submit.html", {"title": "Presenta una proposta"})
 
 
 @router.post("/bilanci/proponi", include_in_schema=False)
@@ -127,7 +127,7 @@ def _declared_comune(data) -> str | None:
 
 
 def _submit_error(request: Request, errors: list[str]) -> HTMLResponse:
-    return _pages().render_page(request, PKG, "balance_submit.html.j2",
+    return _pages().render_page(request, PKG, "balance_submit.html",
                                 {"title": "Presenta una proposta", "errors": errors}, status=422)
 
 
@@ -175,7 +175,7 @@ def _render_workflow(request: Request, balance_id: str, message: str | None = No
                message=message, error=error, stances=STANCE_CHOICES, is_cmm=cmm,
                stance_it=cf.STANCE_IT, outcome_it={"concluded": "concluso", "not_concluded": "non concluso",
                                                     "drafted": "in sottoscrizione"})
-    return p.render_page(request, PKG, "balance_workflow.html.j2", ctx, status=status)
+    return p.render_page(request, PKG, "balance_workflow.html", ctx, status=status)
 
 
 async def _step(request: Request, balance_id: str, roles: tuple[str, ...], action, ok: str):
