@@ -130,3 +130,14 @@ def test_every_navigation_link_resolves(tmp_path):
             assert all(s < 400 for s in bad.values()), bad
     finally:
         app.state.kb.dispose()
+
+
+def test_wing_pages_without_their_layers_say_which_command_builds_them(client):
+    """On the Remix KB (no STTM 2/3 results) the wing pages keep the portal layout and name the command."""
+    r = client.get("/servizi/atlante/comuni/")
+    assert r.status_code == 503
+    assert "Dati non ancora disponibili" in r.text and "sttm access run" in r.text
+    assert 'id="main-nav"' in r.text and 'href="/catalogo"' in r.text
+    r = client.get("/sttm3")
+    assert r.status_code == 200 and "sttm production import" in r.text and 'id="main-nav"' in r.text
+    assert 'class="sttm-doc"' in r.text and '<header class="testata">' not in r.text
