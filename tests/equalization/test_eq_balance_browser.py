@@ -3,34 +3,18 @@ as the portal's own browser check does (tests/web/test_browser.py)."""
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
 from test_eq_balance_portal import OTHER, PASSWORD, stages  # noqa: E402,F401  (module fixture)
+from web_helpers import serve  # noqa: E402  (the portal's own uvicorn-in-a-thread helper)
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
-
-
-def _serve(app):
-    import uvicorn
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    return srv, th, f"http://127.0.0.1:{port}"
 
 
 def _violations(page) -> list:
@@ -63,7 +47,8 @@ def test_axe_on_the_balance_forms(stages, tmp_path):  # noqa: F811
                 db = tmp_path / f"v{i}.gpkg"
                 shutil.copy(stages[stage], db)
                 app = create_app(str(db), refresh_s=0.0)
-                srv, th, base = _serve(app)
+                server = serve(app)
+                base = next(server)
                 try:
                     token, _ = auth.login(app.state.kb.engine, user, PASSWORD)
                     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -83,8 +68,7 @@ def test_axe_on_the_balance_forms(stages, tmp_path):  # noqa: F811
                         found[(stage, user, "after draft")] = _violations(page)
                     ctx.close()
                 finally:
-                    srv.should_exit = True
-                    th.join(timeout=10)
+                    next(server, None)                        # stops uvicorn
                     app.state.kb.dispose()
         finally:
             browser.close()
