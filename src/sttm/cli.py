@@ -118,7 +118,7 @@ def kb_layers(db: Optional[str] = DbOption):
     t = Table("strato", "titolo", "oggetti", "versione", "fonte", "licenza", "aggiornato", "da")
     for e in kb.layers():
         t.add_row(e["name"], e["title"], str(e["feature_count"]), str(e["current_version"]), e["source"],
-                  e["licence"][:60], str(e["updated_at"])[:19], e["loaded_by"])
+                  e["licence"], str(e["updated_at"])[:19], e["loaded_by"])
     console.print(t)
 
 

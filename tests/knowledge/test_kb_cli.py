@@ -35,7 +35,12 @@ def test_import_history_diff_export(tmp_path):
     code, out = run("kb", "import", tmp_path / "v2.geojson", "interventi_comune", "--key", "cod", "--db", db)
     assert code == 0 and "versione 2" in out and "1 rimossi" in out and "1 modificati" in out
     code, out = run("kb", "history", "interventi_comune", "--db", db)
-    assert code == 0 and out.count("user import") == 0  # history shows loads, not sources
+    assert code == 0
+    rows = [line.split("│")[1:-1] for line in out.splitlines() if line.startswith("│")]
+    cells = [[c.strip() for c in r] for r in rows]
+    # version, created, by, features, added, removed, changed: v1 = 3 added; v2 = A3 removed, A1 changed
+    assert [(c[0], c[3], c[4], c[5], c[6]) for c in cells if c[0].isdigit()] == [
+        ("1", "3", "3", "0", "0"), ("2", "2", "0", "1", "1")]
     code, out = run("kb", "diff", "interventi_comune", "1", "2", "--db", db)
     assert code == 0 and "- A3" in out and "~ A1 (stato)" in out
 

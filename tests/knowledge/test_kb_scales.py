@@ -40,7 +40,14 @@ def test_counts_sums_and_rates(kb):
     assert c.geometry.iloc[0].area == pytest.approx(3e6)
     only_x = per_municipality(kb, "servizi", where={"tipo": "x"})
     assert only_x["count"].tolist() == [2, 0, 2]
-    assert "<svg" in choropleth_svg(pm, "count", "prova")
+    svg = choropleth_svg(pm, "count", "prova")
+    # three comuni with counts 2, 1, 3 → three quantile classes, each comune filled with its own shade
+    import re
+    fills = re.findall(r'<path d="[^"]+" fill-rule="evenodd" fill="(#[0-9a-f]{6})"', svg)
+    assert len(fills) == 3 and len(set(fills)) == 3
+    assert fills[2] == "#0b4f9c"  # Tre has the most (3): the darkest shade
+    # quantile bounds of {1, 2, 3} at 1/3, 2/3, 1 (linear interpolation): 1.67, 2.33, 3 → top class "2,3 – 3,0"
+    assert "2,3 – 3,0" in svg and "1,0 – 1,7" in svg
 
 
 def test_bad_requests(kb):

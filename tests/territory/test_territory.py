@@ -17,6 +17,7 @@ pytestmark = pytest.mark.realdata
 def test_real_build_counts(real_kb_path):
     kb = open_kb(real_kb_path)
     s = territory_summary(kb)
+    # figures stated in ../shared/data/SOURCES.md §2 (verified there by summing the files)
     assert s["municipalities"] == 133
     assert s["residents_anpr_2025"] == 3_300_752
     assert s["milano_residents"] == 1_399_632
@@ -24,15 +25,17 @@ def test_real_build_counts(real_kb_path):
     assert s["zones"] == {"Adda Martesana": 29, "Magentino e Abbiatense": 28, "Alto Milanese": 22, "Milano": 1}
     m = kb.read_layer("municipalities")
     assert m["istat_code"].is_unique and m["istat_code"].str.fullmatch(r"015\d{3}").all()
-    assert int(m["residents_istat_2021"].sum()) == 3_249_821
+    assert int(m["residents_istat_2021"].sum()) == 3_249_821  # SOURCES.md §2: CMM total 3,249,821
     assert int(m.loc[m["name"] == "Milano", "residents_istat_2021"].iloc[0]) == 1_397_715
     # area: Milano is about 181.7 km² (ISTAT); the coarse limits must be within 3 %
     assert m.loc[m["name"] == "Milano", "area_km2"].iloc[0] == pytest.approx(181.7, rel=0.03)
-    assert s["services"] == {"school": 1401, "pharmacy": 918, "sport": 435, "hospital": 62}
+    # SOURCES.md §6: 1,401 schools, 918 pharmacies, 62 hospitals in CMM; sports: 407 ds629 + 28 ds32 pools
+    assert s["services"] == {"school": 1401, "pharmacy": 918, "sport": 407 + 28, "hospital": 62}
     st = kb.read_layer("stations")
     assert st["station_id"].is_unique
     metro = st[st["mode"] == "metro"]
-    assert len(metro) == 130 and (metro["istat_code"] == "015146").sum() == 109
+    # SOURCES.md §3: 130 metro stations, 21 of them outside the comune of Milano
+    assert len(metro) == 130 and (metro["istat_code"] == "015146").sum() == 130 - 21
     # the station a planner will look for first, merged across sources, with its operator
     centrale = st[(st["mode"] == "rail") & st["name"].str.contains("CENTRALE")]
     assert len(centrale) == 1 and centrale["operator"].iloc[0] == "FS"
@@ -130,3 +133,23 @@ def test_cli_info(real_kb_path):
     assert "53 non assegnati" in res.output
     res = CliRunner().invoke(app, ["kb", "diff", "municipalities", "1", "5", "--db", real_kb_path])
     assert res.exit_code == 2 and "versions 1..1" in res.output
+
+
+def test_cli_build_layers_and_map(tmp_path, mirror):
+    from sttm.cli import app
+    db = str(tmp_path / "kb.gpkg")
+    res = CliRunner().invoke(app, ["kb", "build", "--db", db, "--mirror", str(mirror)])
+    assert res.exit_code == 0, res.output
+    assert "municipalities" in res.output and "Invariati: —" in res.output
+    res = CliRunner().invoke(app, ["kb", "build", "--db", db, "--mirror", str(mirror)])
+    assert "Caricati (nuova versione): —" in res.output
+    res = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["kb", "layers", "--db", db])
+    assert res.exit_code == 0 and "CC0 1.0" in res.output and "sttm kb build" in res.output
+    out = tmp_path / "scuole.pdf"
+    res = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["kb", "map", "services", "--scale", "zona", "--where", "category=school", "--value", "capacity",
+              "--out", str(out), "--db", db])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes()[:4] == b"%PDF"
+    # zone totals: Milano has the 437 schools listed in SOURCES.md §6
+    assert "Milano" in res.output and "437" in res.output

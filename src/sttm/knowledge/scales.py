@@ -84,7 +84,9 @@ def classify(values: np.ndarray, k: int = 5) -> tuple[np.ndarray, list[float]]:
 def choropleth_svg(table: gpd.GeoDataFrame, column: str, title: str, width: int = 700, height: int = 560) -> str:
     from ..reports import MapLayer, svg_map
     classes, bins = classify(table[column].to_numpy())
-    shades = PALETTE[1:] if len(bins) < len(PALETTE) else PALETTE
+    # spread the classes over the whole ramp: the top class is always the darkest shade
+    ramp = PALETTE[1:]
+    shades = [ramp[int(round(i))] for i in np.linspace(0, len(ramp) - 1, len(bins))] if len(bins) > 1 else [ramp[-1]]
     t = table.assign(_fill=[shades[c] for c in classes])
     layers = [MapLayer(t, "", fill="#ffffff", stroke="#5c6f82", stroke_width=0.5, fill_column="_fill")]
     lo = float(table[column].min())
