@@ -150,10 +150,17 @@ def test_site_indicators_from_grid_and_hazard():
     grid, _ = demand_grid(mun, 100)
     sites = gpd.GeoDataFrame({"site_id": ["x"], "istat_code": ["015182"]}, geometry=[Point(X0 + 5000, Y0 + 1000)],
                              crs="EPSG:32632")
-    hazard = pd.DataFrame({"istat_code": ["015182"], "flood_pop_high": [200], "pop": [2000]})
+    # ISPRA landslide columns as in the real `hazard` layer, plus p1/p2 and a percentage sibling
+    # (like flood_pop_high_pct) that must NOT enter the share: only persons in P3 + P4 areas count
+    hazard = pd.DataFrame({"istat_code": ["015182"], "flood_pop_high": [200], "pop": [2000],
+                           "landslide_pop_p4": [10], "landslide_pop_p3": [30], "landslide_pop_p2": [500],
+                           "landslide_pop_p1": [700], "landslide_pop_p4_pct": [0.5]})
     ind = site_indicators(sites, grid, hazard, mun, acc_score=pd.Series(np.full(len(grid), 0.75)))
     assert ind.loc[0, "flood_pop_high_share"] == pytest.approx(0.1)
+    assert ind.loc[0, "landslide_pop_share"] == pytest.approx(0.02)  # (P3 30 + P4 10) / 2000 residents
     n_cells = ((grid.x - (X0 + 5000)) ** 2 + (grid.y - (Y0 + 1000)) ** 2 < 500 ** 2).sum()
+    # by hand: centres at odd multiples of 50 m from the site, u²+v² < 100 (u, v odd) → 20 per quadrant
+    assert n_cells == 80
     assert ind.loc[0, "density"] == pytest.approx(n_cells * 5 / (np.pi * 0.25))
     assert ind.loc[0, "fragile_share"] == pytest.approx(300 / 2000)
     assert ind.loc[0, "access_gap"] == pytest.approx(0.25)

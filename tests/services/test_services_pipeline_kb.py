@@ -47,7 +47,8 @@ def populate(kb):
     kb.write_layer("stations", st, META, key="station_id")
     hz = pd.DataFrame({"istat_code": ["015146", "015209", "015182"], "flood_pop_high": [80, 0, 200],
                        "flood_pop_high_pct": [1.0, 0.0, 10.0], "flood_area_high_km2": [0.1, 0.0, 0.5],
-                       "pop_ispra_2020": [8000, 4000, 2000]})
+                       "pop_ispra_2020": [8000, 4000, 2000],
+                       "landslide_pop_p3": [0, 30, 0], "landslide_pop_p4": [0, 10, 0], "landslide_pop_p2": [0, 500, 0]})
     kb.write_layer("hazard", hz, META, key="istat_code")
     return kb
 
@@ -65,7 +66,13 @@ def test_pipeline_end_to_end(kb, tmp_path):
     # the pharmacy cell of Rho: straight line 0 m -> nearest time 0 in that cell
     assert cells["t_pharmacy"].min() == pytest.approx(
         np.hypot(50, 50) * 1.3 / (4.5 * 1000 / 60), rel=1e-6)  # cell centres sit 50 m off the grid lines
-    assert "015146" in set(kb.read_layer("access_by_zone")["zone"].map({"Milano": "015146"}))
+    byz = kb.read_layer("access_by_zone").set_index("zone")
+    # only Milano has a zone: its 400 cells × 20 residents (8000 / 400, uniform without built-up data)
+    assert list(byz.index) == ["Milano"] and byz.loc["Milano", "pop"] == pytest.approx(8000)
+    # pharmacy p1 at (1000, 1000) reaches cells within 15 min × 75 m/min / 1.3 = 865.4 m straight line;
+    # centres at odd multiples u, v of 50 m with u²+v² ≤ 299.6: 9+9+8+8+7+7+6+4+2 = 60 per quadrant
+    # → 240 of Milano's 400 cells → 60% of its residents
+    assert byz.loc["Milano", "share_pharmacy"] == pytest.approx(0.6)
     assert any("anziani" in m for m in run.meta["missing_it"])
 
     table, cat, notes = run_lum(kb)
@@ -74,17 +81,35 @@ def test_pipeline_end_to_end(kb, tmp_path):
     assert lum.loc["lum_rail_2", "level"] == "metropolitano" and lum.loc["lum_rail_3", "level"] == "sovracomunale"
     assert lum.loc["lum_rail_3", "svc_pharmacy_r200"] == 1
     assert any("opportunity_areas" in n for n in notes)
-    assert kb.has_layer("access_by_lum")
+    byl = kb.read_layer("access_by_lum").set_index("lum_id")
+    # RHO station (5000, 1000), r500: cell centres at odd multiples u, v of 50 m with u²+v² < 100 →
+    # 5+5+4+4+2 = 20 per quadrant = 80 cells × 5 residents (2000 / 400) = 400, all within 865 m of p2
+    assert byl.loc["lum_rail_3", "pop"] == pytest.approx(400)
+    assert byl.loc["lum_rail_3", "share_pharmacy"] == pytest.approx(1.0)
 
     name, chosen, summary = run_location_scenario(kb, "pharmacy", 1, method="mclp")
     assert name == "scenario_pharmacy_mclp_k1" and kb.has_layer(name)
     assert summary["candidates_source"] == "lum"  # no opportunity areas in the KB: said so
-    assert summary["covered_after"] >= summary["covered_before"]
+    # by hand: radius 15 min × 75 m/min = 1125 m network = 865.4 m straight (÷ 1.3); demand in 500 m
+    # blocks (centres at 250 + 500i; block weights Milano 25×20 = 500, Sesto 25×10 = 250, Rho 25×5 = 125).
+    # Before: p1 (1000,1000) covers the 12 Milano blocks that are not corners (corner: 750,750 → 1061 m)
+    # = 6000; p2 (5000,1100) covers 10 Rho blocks (dx 250: dy 350/150/650 → 3 each side; dx 750:
+    # dy 350/150 → 2 each side) = 1250. covered_before = 7250.
+    # Candidates: lum_rail_2 at the centroid of SESTO FS/M1 (3125,1000) reaches 4+4+2 = 10 Sesto blocks
+    # (dx 375 all, dx 125 all, dx 625 only dy 250) = 2500 new; lum_rail_3 (5000,1000) adds only the two
+    # blocks at dx 250, dy 750 = 250. MCLP picks lum_rail_2: covered_after = 7250 + 2500 = 9750.
+    assert summary["covered_before"] == pytest.approx(7250)
+    assert summary["covered_after"] == pytest.approx(9750) and summary["total_demand"] == pytest.approx(14000)
+    assert list(chosen["site_id"]) == ["lum_rail_2"]
+    assert chosen["demand_newly_within_radius"].tolist() == pytest.approx([2500])
     with pytest.raises(ServicesRunError, match="assente"):
         run_location_scenario(kb, "library", 1)
 
     vname, ranked, skipped = run_vulnerability(kb, name)
     assert "soil_sealing" in skipped and len(ranked) == 1 and kb.has_layer(vname)
+    # the chosen site is in Sesto: landslide persons P3 30 + P4 10 (P2 excluded) over ISPRA pop 4000
+    assert ranked.iloc[0]["landslide_pop_share"] == pytest.approx(0.01)
+    assert ranked.iloc[0]["flood_pop_high_share"] == pytest.approx(0.0)  # 0 / 4000
 
     res = render_atlas(kb, "comuni", tmp_path / "comuni", pdf=True)
     assert res["n_sheets"] == 3
@@ -161,10 +186,24 @@ def test_real_data_access_lum_and_sheets(real_kb_path, tmp_path):
     assert (lum["istat_code"] != "015146").all()
     res = render_atlas(kb, "comuni", tmp_path / "atlas", pdf=False, only=["Rho", "Sesto San Giovanni", "Legnano"])
     assert res["n_sheets"] == 3
+    import re
+
+    svc = kb.read_layer("services")
     for slug, name in (("015182-rho", "Rho"), ("015209-sesto-san-giovanni", "Sesto San Giovanni"),
                        ("015118-legnano", "Legnano")):
         html = (tmp_path / "atlas" / f"{slug}.html").read_text()
         assert name in html and "<svg" in html and "Polo urbano attrattore" in html
+        istat = slug[:6]
+        # residents from the KB, Italian thousands separator written out here (not the atlas's own
+        # formatter): e.g. Rho 51455 → "51.455"
+        res = int(mun.loc[istat, "residents_anpr_2025"])
+        it = f"{res:,}".replace(",", ".")
+        assert res > 1000 and "." in it
+        assert re.search(r"<th>Residenti \(ANPR, nov\. 2025\)</th>\s*<td class=\"num\">" + re.escape(it) + "</td>", html)
+        # pharmacies of the comune in the `services` layer, shown in the Farmacia row of the table
+        n_ph = int(((svc["category"] == "pharmacy") & (svc["istat_code"] == istat)).sum())
+        assert n_ph > 0
+        assert re.search(r"<tr><td>Farmacia</td><td class=\"num\">" + str(n_ph) + "</td>", html)
 
 
 def test_result_layers_written_all_or_nothing(kb):
