@@ -43,7 +43,8 @@ def _guard(fn, *a, **kw):
     try:
         return fn(*a, **kw)
     except (ProposalError, WorkflowError, TerritoryError, ParamsError, ReportError) as exc:
-        console.print(f"[bold red]Errore:[/] {exc}")
+        from rich.markup import escape
+        console.print(f"[bold red]Errore:[/] {escape(str(exc))}")
         console.print("[dim]Nulla è stato registrato.[/]")
         raise typer.Exit(2)
 
