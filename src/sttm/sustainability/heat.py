@@ -62,12 +62,18 @@ def site_cooling(surfaces: list[Surface], canopy_m2: float, cat: Catalogue, para
 
 
 def _hm(c: dict, site: HeatSite, params: Params) -> tuple[float, str]:
+    """InVEST UCM eq. 4: HM = CC if CC ≥ CC_park or GA < 2 ha, CC_park otherwise.
+
+    A known nearby park > 2 ha (with its distance-weighted CC_park) is checked first: it cools the
+    lot whenever it cools more than the lot itself, also when the lot holds > 2 ha of green of its
+    own (GA ≥ 2 ha either way). The lot's own green, at site scale, cools with the lot's CC (d = 0).
+    """
     ga_ha = (c["green_m2"]) / 10_000.0
+    if site.nearby_green_over_2ha and site.nearby_park_cc is not None and site.nearby_park_cc > c["cc"]:
+        return site.nearby_park_cc, "raffrescamento da parco > 2 ha entro la distanza di raffrescamento"
     if ga_ha > params["ucm.green_area_min_ha"]:
         # the site itself is a large green area: its pixels cool with their own CC (d = 0)
         return c["cc"], "area verde > 2 ha nel lotto"
-    if site.nearby_green_over_2ha and site.nearby_park_cc is not None and site.nearby_park_cc > c["cc"]:
-        return site.nearby_park_cc, "raffrescamento da parco > 2 ha entro la distanza di raffrescamento"
     return c["cc"], "capacità di raffrescamento del lotto"
 
 
