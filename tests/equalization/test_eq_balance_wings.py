@@ -133,10 +133,47 @@ def test_sttm2_layers_read_from_a_small_knowledge_base(params, tmp_path):
     meta = LayerMeta(title="t", description="d", source="test", licence="CC0", vintage="2026")
     mun = grid_municipalities()
     kb.write_layers([("municipalities", mun, meta, "istat_code"), ("adjacency", grid_adjacency(), meta, "pair_id"),
-                     ("services", pharmacies(), meta, "service_id"), ("access_cells", cells(2), meta, "cell_id")],
+                     ("services", pharmacies(), meta, "service_id"), ("access_cells", cells(2), meta, "cell_id"),
+                     ("lum", gpd.GeoDataFrame({"lum_id": ["L1"], "level": ["metropolitano"]},
+                                              geometry=[Point(CX, CY)], crs=32632), meta, "lum_id")],
                     loaded_by="test")
     t = Territory.from_kb(kb)
+    assert list(t.lum["lum_id"]) == ["L1"] and len(t.access_cells) == 2
     r = compute_balance(housing(params), t, params)
     assert r.indicators[0].service_methods == {"pharmacy": "sttm2_cells"}
     assert users(r)["015006"] == pytest.approx(500)
     kb.dispose()
+
+
+def test_supra_municipal_users_go_to_services_reached_from_the_lum(params):
+    """Hospitals (STTM 2 scale 'sovracomunale') are reached by transit: only those within 500 m of a LUM count."""
+    hospitals = gpd.GeoDataFrame([
+        {"service_id": "H1", "category": "hospital", "subcategory": None, "capacity": None, "istat_code": "015009",
+         "geometry": Point(514_000, 5_014_000)},                       # 200 m from LUM L1
+        {"service_id": "H2", "category": "hospital", "subcategory": None, "capacity": None, "istat_code": "015006",
+         "geometry": Point(CX + 400, CY)},                             # nearest to the site, no LUM near it
+        {"service_id": "H3", "category": "hospital", "subcategory": None, "capacity": None, "istat_code": "015007",
+         "geometry": Point(501_000, 5_009_000)},                       # 400 m from LUM L2
+    ], crs=32632)
+    lum = gpd.GeoDataFrame({"lum_id": ["L1", "L2"], "level": ["metropolitano", "sovracomunale"]},
+                           geometry=[Point(514_200, 5_014_000), Point(501_000, 5_009_400)], crs=32632)
+    services = pd.concat([pharmacies(), hospitals], ignore_index=True)
+    t = Territory.from_frames(grid_municipalities(), grid_adjacency(), grid_hydraulic(), services, lum=lum)
+    r = compute_balance(housing(params), t, params)
+    # 1,000 hospital users split between H1 and H3 by exp(−d/10 km) from the site centroid
+    w1 = np.exp(-np.hypot(514_000 - CX, 5_014_000 - CY) / 1000 / 10.0)
+    w3 = np.exp(-np.hypot(501_000 - CX, 5_009_000 - CY) / 1000 / 10.0)
+    assert r.indicators[0].service_methods["hospital"] == "sttm2_lum"
+    assert r.indicators[0].service_methods["pharmacy"] == "gravity"        # a local service: not through the LUM
+    # the matrix sums every category: subtract the pharmacy users (all in the gravity pattern, computed apart)
+    no_lum = compute_balance(housing(params), Territory.from_frames(
+        grid_municipalities(), grid_adjacency(), grid_hydraulic(), pharmacies()), params)
+    hosp = users(r) - users(no_lum)
+    assert hosp["015009"] == pytest.approx(1000 * w1 / (w1 + w3))
+    assert hosp["015007"] == pytest.approx(1000 * w3 / (w1 + w3))
+    assert hosp.drop(["015009", "015007"]).abs().max() == pytest.approx(0, abs=1e-9)
+    # without the LUM layer the nearest hospital (H2, in 015006) takes users again
+    plain = compute_balance(housing(params), Territory.from_frames(
+        grid_municipalities(), grid_adjacency(), grid_hydraulic(), services), params)
+    assert plain.indicators[0].service_methods["hospital"] == "gravity"
+    assert (users(plain) - users(no_lum))["015006"] > 0

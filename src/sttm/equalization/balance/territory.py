@@ -41,6 +41,7 @@ class Territory:
     service_points: gpd.GeoDataFrame | None = None   # the services layer (category, subcategory, capacity, istat_code)
     access_cells: gpd.GeoDataFrame | None = None     # STTM 2 (`sttm access run`): n_<k>, t_<k> per cell
     access_by_municipality: pd.DataFrame | None = None  # STTM 2: share_<k>, r_<k> per comune (index istat_code)
+    lum: gpd.GeoDataFrame | None = None              # STTM 2 (`sttm lum build`): LUM stops (lum_id, level)
 
     @property
     def n(self) -> int:
@@ -60,7 +61,8 @@ class Territory:
                     hydraulic: pd.DataFrame | None = None,
                     services: gpd.GeoDataFrame | None = None, hazard: pd.DataFrame | None = None,
                     neighbours: gpd.GeoDataFrame | None = None, access_cells: gpd.GeoDataFrame | None = None,
-                    access_by_municipality: pd.DataFrame | None = None) -> "Territory":
+                    access_by_municipality: pd.DataFrame | None = None,
+                    lum: gpd.GeoDataFrame | None = None) -> "Territory":
         """Build from the knowledge-base layers (or hand-made frames with the same columns)."""
         m = municipalities
         for c in REQUIRED_MUNI_COLUMNS:
@@ -151,25 +153,30 @@ class Territory:
                 istat_code=access_by_municipality["istat_code"].astype(str)).set_index("istat_code")
         else:
             access_by_municipality = None
+        if lum is not None and len(lum) and getattr(lum, "geometry", None) is not None:
+            lum = (lum.to_crs(32632) if lum.crs and lum.crs.to_epsg() != 32632 else lum).reset_index(drop=True)
+        else:
+            lum = None
         cmm = shapely.union_all(geoms)
         shapely.prepare(cmm)
         return cls(munis=m, codes=codes, names=m["name"].astype(str).to_numpy(), residents=residents,
                    zones=zones, points=points, geoms=geoms, cmm=cmm, tree=shapely.STRtree(geoms),
                    adjacency=adj, under12_share=u12, lspp=lspp, service_supply=supply, notes=notes,
                    flood_high_pct=flood, neighbours=neighbours, service_points=points_layer,
-                   access_cells=access_cells, access_by_municipality=access_by_municipality)
+                   access_cells=access_cells, access_by_municipality=access_by_municipality, lum=lum)
 
     @classmethod
     def from_kb(cls, kb) -> "Territory":
         """Read ``municipalities`` (required), ``adjacency``, ``hydraulic_criticality``, ``services``,
-        ``hazard``, ``neighbour_municipalities`` and STTM 2's ``access_cells`` / ``access_by_municipality``
+        ``hazard``, ``neighbour_municipalities`` and STTM 2's ``access_cells`` / ``access_by_municipality`` / ``lum``
         (optional) from an open knowledge base."""
         if not kb.has_layer("municipalities"):
             raise TerritoryError("knowledge base has no layer 'municipalities': run `sttm kb build`")
         opt = {}
         for name in ("adjacency", "hydraulic_criticality", "services", "hazard", "neighbour_municipalities",
-                     "access_cells", "access_by_municipality"):
+                     "access_cells", "access_by_municipality", "lum"):
             opt[name] = kb.read_layer(name) if kb.has_layer(name) else None
         return cls.from_frames(kb.read_layer("municipalities"), opt["adjacency"],
                                opt["hydraulic_criticality"], opt["services"], opt["hazard"],
-                               opt["neighbour_municipalities"], opt["access_cells"], opt["access_by_municipality"])
+                               opt["neighbour_municipalities"], opt["access_cells"], opt["access_by_municipality"],
+                               opt["lum"])

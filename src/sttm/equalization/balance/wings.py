@@ -6,6 +6,9 @@
 - Demand on services (STTM 2): the users a forecast's new residents bring to a service category
   go, in order of preference,
 
+  0. ``sttm2_lum`` — for a supra-municipal category (``sttm2_scale = "sovracomunale"``, e.g.
+     hospitals, reached by transit): to the category's services within ``lum_radius_m`` of a LUM
+     (layer ``lum``), shared by the distance-decay law from the site;
   1. ``sttm2_cells`` — to the services STTM 2's 15-minute catchment reaches from the site: the
      ``n_<key>`` of the ``access_cells`` under the forecast (mean over the cells, rounded, at least
      one: the nearest) say how many services are reached; those are the n nearest services of the
@@ -26,6 +29,7 @@ import shapely
 from .territory import Territory
 
 METHOD_IT = {
+    "sttm2_lum": "servizi sovracomunali raggiungibili dai LUM (STTM 2, layer lum) e decadimento con la distanza",
     "sttm2_cells": "bacini di accessibilità a 15 minuti STTM 2 (layer access_cells e servizi)",
     "sttm2_municipality": "quota servita entro 15 minuti nel Comune (STTM 2, access_by_municipality) e, per il resto, "
                           "legge di decadimento con la distanza",
@@ -72,17 +76,41 @@ def _site_reach(geom, cells, keys: list[str]) -> int | None:
     return int(round(float(n.mean()))) if len(n) else None
 
 
+def _to_comuni(codes, weights: np.ndarray, users: float, t: Territory) -> np.ndarray:
+    """``users`` shared among services in proportion to ``weights``, summed by the services' comuni."""
+    out = np.zeros(t.n)
+    total = float(np.sum(weights))
+    if total <= 0:
+        return out
+    for code, wi in zip(codes, weights):
+        if code in t._idx:
+            out[t.index_of(code)] += users * wi / total
+    return out
+
+
 def service_users(cat: str, sd: dict, users: float, geom, host_i: int, t: Territory, d_km: np.ndarray
                   ) -> tuple[np.ndarray, str] | None:
     """Users of category ``cat`` per comune, and the method used; None when the category has
     neither supply nor STTM 2 data."""
     from .externalities import _gravity          # the balance's distance-decay law (module imports this one)
     keys = _keys(cat, sd)
-    if t.access_cells is not None and t.service_points is not None:
+    pts = None
+    if t.service_points is not None:
         pts = t.service_points[t.service_points["category"] == cat]
         subs = sd.get("sttm2_subcategories")
         if subs and "subcategory" in pts.columns and pts["subcategory"].isin(subs).any():
             pts = pts[pts["subcategory"].isin(subs)]
+    if sd.get("sttm2_scale") == "sovracomunale" and t.lum is not None and pts is not None and len(pts):
+        gp = pts.geometry.to_numpy()
+        lum_tree = shapely.STRtree(t.lum.geometry.to_numpy())
+        hit, _ = lum_tree.query(gp, predicate="dwithin", distance=float(sd.get("lum_radius_m", 500.0)))
+        near = pts.iloc[np.unique(hit)]
+        if len(near):
+            d = shapely.distance(near.geometry.to_numpy(), geom.centroid) / 1000.0
+            out = _to_comuni(near["istat_code"], np.exp(-d / float(sd["mean_distance_km"])), users, t)
+            if out.sum() > 0:
+                return out, "sttm2_lum"
+    if t.access_cells is not None and pts is not None:
         reach = _site_reach(geom, t.access_cells, keys) if len(pts) else None
         if reach is not None:
             c = geom.centroid
@@ -92,10 +120,7 @@ def service_users(cat: str, sd: dict, users: float, geom, host_i: int, t: Territ
             cap = sel["capacity"].astype(float) if "capacity" in sel.columns else None
             w = cap.fillna(0).to_numpy() if cat == "school" and cap is not None and cap.fillna(0).sum() > 0 \
                 else np.ones(len(sel))
-            out = np.zeros(t.n)
-            for code, wi in zip(sel["istat_code"], w):
-                if code in t._idx:
-                    out[t.index_of(code)] += users * wi / w.sum()
+            out = _to_comuni(sel["istat_code"], w, users, t)
             if out.sum() > 0:
                 return out, "sttm2_cells"
     supply = t.service_supply.get(cat)
