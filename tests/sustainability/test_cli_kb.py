@@ -42,7 +42,13 @@ def kb_path(tmp_path):
     return populate(str(tmp_path / "kb.gpkg"))
 
 
-def test_flood_sheet_from_kb_saved_and_reported(tmp_path, kb_path):
+def _page_text(html: str) -> str:
+    import html as h
+    import re
+    return re.sub(r"\s+", " ", h.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_flood_sheet_from_kb_saved_and_reported(tmp_path, kb_path, monkeypatch):
     site = tmp_path / "site.toml"
     site.write_text(EXAMPLES["flood"])
     html, pdf = tmp_path / "s.html", tmp_path / "s.pdf"
@@ -55,7 +61,35 @@ def test_flood_sheet_from_kb_saved_and_reported(tmp_path, kb_path):
     kb = open_kb(kb_path)
     sheets = kb.read_layer("nbs_sheets")
     assert list(sheets["sheet"]) == ["flood"] and bool(sheets["target_met"].iloc[0])
-    # same evaluation again: identical row apart from the time stamp → a new version, one row
+    assert kb.history("nbs_sheets")["version"].tolist() == [1]
+    first = sheets.iloc[0]
+    # same evaluation again, one second later (save_sheet replaces the row with the same sheet_id;
+    # kb.py: every write is a new version): identical row apart from `computed_at` → version 2, one row
+    import datetime as real_dt
+
+    import sttm.sustainability.kb as nbs_kb
+
+    later = real_dt.datetime.fromisoformat(first["computed_at"]) + real_dt.timedelta(seconds=1)
+
+    class _Clock(real_dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return later
+
+    monkeypatch.setattr(nbs_kb, "dt", type("dt", (), {"datetime": _Clock, "timezone": real_dt.timezone}))
+    r = runner.invoke(nbs_app, ["flood", str(site), "--db", kb_path, "--save"])
+    assert r.exit_code == 0, r.output
+    assert "nbs_sheets versione 2" in r.output and "invariato" not in r.output
+    again = open_kb(kb_path).read_layer("nbs_sheets")
+    assert len(again) == 1 and again["sheet_id"].iloc[0] == first["sheet_id"] == "flood:015146:Parcheggio via Esempio"
+    assert again["computed_at"].iloc[0] == later.isoformat(timespec="seconds")
+    assert again["quantities_json"].iloc[0] == first["quantities_json"]
+    # only the time stamp changed
+    assert open_kb(kb_path).diff("nbs_sheets", 1, 2).changed == {first["sheet_id"]: ["computed_at"]}
+    # the very same row (same time stamp) once more: identical content is a no-op (ARCHITECTURE.md)
+    r = runner.invoke(nbs_app, ["flood", str(site), "--db", kb_path, "--save"])
+    assert r.exit_code == 0 and "nbs_sheets versione 2 (invariato)" in r.output
+    assert open_kb(kb_path).history("nbs_sheets")["version"].tolist() == [1, 2]
     r = runner.invoke(nbs_app, ["heat", str(site.with_name("h.toml")), "--db", kb_path])
     assert r.exit_code == 2  # missing file → clear error, nothing written
     assert len(kb.read_layer("nbs_sheets")) == 1
@@ -188,7 +222,16 @@ def test_portal_form_evaluates_without_saving(kb_path):
     with TestClient(app) as c:
         assert "Calcola la scheda" in c.get("/sttm1/valuta?scheda=heat").text
         r = c.post("/sttm1/valuta", data={"sheet": "heat", "site": EXAMPLES["heat"]})
-        assert r.status_code == 200 and "Isola di calore" in r.text.replace("isola di calore", "Isola di calore")
+        assert r.status_code == 200
+        page = _page_text(r.text)
+        assert "Adattamento e mitigazione dell'isola di calore" in page
+        # the example is the school yard of test_sheets: T_air 29 + (1 − 0.076)·4 = 32.696 → 32.70 °C before,
+        # 29 + (1 − 0.2834)·4 = 31.866 → 31.87 °C after, reduction 0.8296 → 0.83 °C, the missing 0.1704 °C
+        # needs 0.1704 / (4 · 0.6) · 5000 = 355 m² more canopy; the whole 1 °C needs 1/(4·0.6)·5000 = 2083 m²
+        assert "Temperatura dell'aria stimata 32,70 °C 31,87 °C" in page
+        assert "Riduzione stimata 0,83 °C: per l'obiettivo di 1,00 °C servono altri 355 m² di chioma" in page
+        assert "Chioma aggiuntiva necessaria 355 m²" in page and "2.083 m²" in page
+        assert "Superficie verde 1.000 m² 3.000 m²" in page           # lawn 1000; + desealing 2000
         r = c.post("/sttm1/valuta", data={"sheet": "flood", "site": EXAMPLES["flood"].replace("asphalt = 4500",
                                                                                               "asphalt = 10")})
         assert r.status_code == 400 and "surfaces add up to" in r.text
