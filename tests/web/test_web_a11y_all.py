@@ -90,3 +90,36 @@ def test_mobile_menu_opens_and_lists_wings(wings_server):
         page.click("a.dropdown-item[href='/sttm1']")
         page.wait_for_url("**/sttm1")
         assert page.inner_text("h1").startswith("STTM 1")
+
+
+PRODUCTION = ["/sttm3", "/sttm3/poli/pgt:P1", "/sttm3/poli/pgt:P2", "/sttm3/siti/farm", "/sttm3/siti/brown",
+              "/catalogo", "/catalogo/productive_poles", "/comuni/015001"]
+
+
+@pytest.fixture(scope="module")
+def production_server(tmp_path_factory):
+    from web_wings_kb import build_production_kb
+
+    from sttm.web.app import create_app
+
+    tmp = tmp_path_factory.mktemp("production")
+    build_production_kb(tmp).dispose()
+    app = create_app(str(tmp / "prod.gpkg"), refresh_s=0.0)
+    yield from serve(app)
+    app.state.kb.dispose()
+
+
+def test_axe_and_keyboard_on_production_pages(production_server):
+    for page in browser_page(production_server, viewport=(1366, 768)):
+        found = {}
+        for path in PRODUCTION:
+            _open(page, path)
+            found[path] = serious_violations(page)
+            assert page.locator("#main-nav").count() == 1, (path, "not inside the portal layout")
+            sw, cw = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert sw <= cw, (path, sw, cw)
+            page.keyboard.press("Tab")
+            assert page.evaluate(SKIP_TO_MAIN)["href"] == "#main-container", path
+        assert not any(found.values()), {k: v for k, v in found.items() if v}
+        _open(page, "/sttm3")
+        assert "Polo Alfa" in page.inner_text("main") and "PR9" in page.inner_text("main")

@@ -31,3 +31,33 @@ def build_wings_kb(path: Path):
     with kb.engine.connect() as c:
         c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return kb
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def build_production_kb(tmp: Path):
+    """STTM 3 results (poles, candidate sites, one evaluated proposal) on the production wing's hand-made
+    scene, run through its own CLI exactly as tests/production/test_production_cli.py does."""
+    import sys
+
+    sys.path.insert(0, str(TESTS / "production"))  # production_scene, imported by its conftest
+    scene = _load("web_production_conftest", TESTS / "production" / "conftest.py").scene.__wrapped__()
+    cli = _load("web_production_cli", TESTS / "production" / "test_production_cli.py")
+    db = str(tmp / "prod.gpkg")
+    kb = cli._kb_with_territory(db, scene)
+    cli._run_all(db, cli._files(tmp, scene))
+    prop = tmp / "prop.toml"
+    prop.write_text('[proposal]\nid="PR9"\nname="Logistica su suolo agricolo"\ncategory="logistics_large"\n'
+                    'gfa_m2=30000\nsite_area_m2=200000\nsite="farm.gpkg"\nrenewable_share=70\n'
+                    'hydraulic_invariance=true\npermeable_share=25\ngreen_share=15\nlandscape_level=1\njobs_per_ha=25\n')
+    scene["sites"].iloc[[0]].to_file(tmp / "farm.gpkg")
+    r = cli._invoke("evaluate", prop, "--db", db)
+    assert r.exit_code == 0, r.output
+    with kb.engine.connect() as c:
+        c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return kb

@@ -66,13 +66,19 @@ def portal_document(request: Request, document: str, status: int = 200) -> HTMLR
     from .pages import render
 
     h1, main = _H1.search(document), _MAIN.search(document)
-    if h1 is None or main is None:
+    # a wing router mounted on its own (wing tests, a bare FastAPI app) serves the plain document
+    if h1 is None or main is None or getattr(request.app.state, "templates", None) is None:
         return HTMLResponse(document, status_code=status)
     title = _TITLE.search(document)
     title_text = htmlmod.unescape(re.sub(r"\s*—\s*Città metropolitana di Milano\s*$", "",
                                          title.group(1).strip())) if title else ""
     style = _STYLE.search(document)
-    ctx = {"doc_title": title_text or re.sub(r"<[^>]+>", "", h1.group(1)).strip(),
+    heading_text = re.sub(r"<[^>]+>", "", h1.group(1)).strip()
+    first_h2 = re.search(r"<h2[^>]*>(.*?)</h2>", main.group(1), re.S)
+    # a sheet that opens with its own title (atlas sheets: "Rho  ISTAT 015182 · …") keeps one visible heading
+    repeated = bool(first_h2 and heading_text
+                    and re.sub(r"<[^>]+>", " ", first_h2.group(1)).split()[:len(heading_text.split())] == heading_text.split())
+    ctx = {"heading_hidden": repeated, "doc_title": title_text or re.sub(r"<[^>]+>", "", h1.group(1)).strip(),
            "doc_heading": h1.group(1), "doc_body": _responsive_tables(main.group(1)),
            "doc_style": _extra_style(style.group(1)) if style else ""}
     return render(request, "document.html", ctx, status=status)
