@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import Point, box
@@ -78,25 +77,25 @@ def test_share_served_in_the_comune_from_access_by_municipality(params):
     t = territory(access_by_municipality=acc)
     r = compute_balance(housing(params), t, params)
     # 60% of the host's residents have a pharmacy within 15 minutes: 600 users stay in 015005; the other
-    # 400 go to the other comuni's pharmacies (015006 and 015001, one each) by the 2 km decay law
-    d = np.maximum(np.hypot(t.points[:, 0] - CX, t.points[:, 1] - CY) / 1000, 1.0)
-    i6, i1 = t.index_of("015006"), t.index_of("015001")
-    w6, w1 = np.exp(-d[i6] / 2.0), np.exp(-d[i1] / 2.0)
+    # 400 go to the other comuni's pharmacies (015006 and 015001, one each) by the 2 km decay law.
+    # Site (509,600, 5,007,500); 015006's centre (512,500, 5,007,500): d = 2.9 km, e^(−2.9/2) = 0.234570;
+    # 015001's centre (502,500, 5,002,500): d = √(7.1² + 5.0²) = 8.6839 km, e^(−8.6839/2) = 0.013011;
+    # 400 × 0.234570/0.247581 = 378.98 and 400 × 0.013011/0.247581 = 21.02
     assert users(r)["015005"] == pytest.approx(600)
-    assert users(r)["015006"] == pytest.approx(400 * w6 / (w6 + w1))
-    assert users(r)["015001"] == pytest.approx(400 * w1 / (w6 + w1))
+    assert users(r)["015006"] == pytest.approx(378.98, abs=0.01)
+    assert users(r)["015001"] == pytest.approx(21.02, abs=0.01)
     assert r.indicators[0].service_methods == {"pharmacy": "sttm2_municipality"}
 
 
 def test_without_sttm2_layers_the_distance_decay_fallback_is_kept_and_stated(params):
     t = territory()
     r = compute_balance(housing(params), t, params)
-    d = np.maximum(np.hypot(t.points[:, 0] - CX, t.points[:, 1] - CY) / 1000, 1.0)
-    supply = np.zeros(t.n)
-    for code in ("015006", "015005", "015001"):
-        supply[t.index_of(code)] = 1
-    g = supply * np.exp(-d / 2.0)
-    assert users(r).to_numpy() == pytest.approx(1000 * g / g.sum())
+    # one pharmacy each in 015005 (centre 2.1 km west: e^(−1.05) = 0.349938), 015006 (2.9 km: 0.234570)
+    # and 015001 (8.6839 km: 0.013011); Σ = 0.597519 → 585.65, 392.57, 21.78 users of the 1,000
+    assert users(r)["015005"] == pytest.approx(585.65, abs=0.01)
+    assert users(r)["015006"] == pytest.approx(392.57, abs=0.01)
+    assert users(r)["015001"] == pytest.approx(21.78, abs=0.01)
+    assert users(r).sum() == pytest.approx(1000)
     assert users(r)["015001"] > 0                      # unlike the STTM 2 catchment
     assert r.indicators[0].service_methods == {"pharmacy": "gravity"}
     assert any("decadimento con la distanza (layer STTM 2 assenti)" in a for a in r.assumptions)
@@ -160,17 +159,17 @@ def test_supra_municipal_users_go_to_services_reached_from_the_lum(params):
     services = pd.concat([pharmacies(), hospitals], ignore_index=True)
     t = Territory.from_frames(grid_municipalities(), grid_adjacency(), grid_hydraulic(), services, lum=lum)
     r = compute_balance(housing(params), t, params)
-    # 1,000 hospital users split between H1 and H3 by exp(−d/10 km) from the site centroid
-    w1 = np.exp(-np.hypot(514_000 - CX, 5_014_000 - CY) / 1000 / 10.0)
-    w3 = np.exp(-np.hypot(501_000 - CX, 5_009_000 - CY) / 1000 / 10.0)
+    # 1,000 hospital users split between H1 and H3 by exp(−d/10 km) from the site centroid (509,600, 5,007,500):
+    # H1 d = √(4.4² + 6.5²) = 7.8492 km → e^(−0.78492) = 0.456156; H3 d = √(8.6² + 1.5²) = 8.7298 km →
+    # e^(−0.87298) = 0.417704; Σ = 0.873860 → H1 522.00, H3 478.00
     assert r.indicators[0].service_methods["hospital"] == "sttm2_lum"
     assert r.indicators[0].service_methods["pharmacy"] == "gravity"        # a local service: not through the LUM
     # the matrix sums every category: subtract the pharmacy users (all in the gravity pattern, computed apart)
     no_lum = compute_balance(housing(params), Territory.from_frames(
         grid_municipalities(), grid_adjacency(), grid_hydraulic(), pharmacies()), params)
     hosp = users(r) - users(no_lum)
-    assert hosp["015009"] == pytest.approx(1000 * w1 / (w1 + w3))
-    assert hosp["015007"] == pytest.approx(1000 * w3 / (w1 + w3))
+    assert hosp["015009"] == pytest.approx(522.00, abs=0.01)
+    assert hosp["015007"] == pytest.approx(478.00, abs=0.01)
     assert hosp.drop(["015009", "015007"]).abs().max() == pytest.approx(0, abs=1e-9)
     # without the LUM layer the nearest hospital (H2, in 015006) takes users again
     plain = compute_balance(housing(params), Territory.from_frames(
