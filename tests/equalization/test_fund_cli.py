@@ -1,12 +1,20 @@
 """The `sttm fund / adhesion / call` commands end to end on a throw-away store."""
 from __future__ import annotations
 
+import re
+
 import typer
 from typer.testing import CliRunner
 
 from sttm.equalization.cli import COMMANDS
 
 runner = CliRunner()
+
+
+def _text(html: str) -> str:
+    """The visible text of a page: tags and styles dropped, white space collapsed."""
+    html = re.sub(r"<style.*?</style>", "", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 def _app():
@@ -50,7 +58,15 @@ def test_cli_round_trip(tmp_path):
     run("call", "show", "AVV", "--html", str(tmp_path / "rank.html"))
     page = (tmp_path / "rank.html").read_text()
     assert "Graduatoria approvata" in page and "finanziata" in page and "1.000,00 €" in page
+    # P1's score: strategies 1/3 × 20 = 6.667 + LUM level 1 15 + green network 15 + co-funding
+    # min(1,000/2,000 ÷ 0.5, 1) × 20 = 20 → 56.667; requested 1,000.00 €, fits the 5,000 € budget → granted in full
+    assert "1 P1 015146 Parco 56,667 1.000,00 € 1.000,00 € finanziata finanziata per intero" in _text(page)
+    assert "assegnati 1.000,00 €" in _text(page)
     out = run("fund", "verify")
     assert "2 registrazioni" in out
     run("fund", "statement", "--comune", "015146", "--html", str(tmp_path / "s.html"))
-    assert "Estratto conto" in (tmp_path / "s.html").read_text()
+    st = _text((tmp_path / "s.html").read_text())
+    assert "Estratto conto" in st and "2 registrazioni" in st
+    # 015146 in the financial section: in 1,500.50 € (contribution), out 1,000.00 € (P1's grant) → 500.50 €
+    assert "Sezione finanziaria 015146 1.500,50 € 1.000,00 € 500,50 €" in st
+    assert "financial · fund 1.500,50 €" in st and "financial · fund -1.000,00 €" in st
