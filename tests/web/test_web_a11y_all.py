@@ -123,3 +123,42 @@ def test_axe_and_keyboard_on_production_pages(production_server):
         assert not any(found.values()), {k: v for k, v in found.items() if v}
         _open(page, "/sttm3")
         assert "Polo Alfa" in page.inner_text("main") and "PR9" in page.inner_text("main")
+
+
+REMIX_PUBLIC = ["/remix/interventi/T-MI-1", "/remix/aree/O-MI-1", "/catalogo/opportunity_areas", "/comuni/015146"]
+REMIX_ADMIN = ["/remix/interventi/T-MI-1/modifica", "/remix/interventi/nuovo", "/remix/aree/O-MI-1/modifica",
+               "/remix/importa", "/remix/modifiche", "/admin/utenti"]
+
+
+@pytest.fixture
+def remix_server(app):
+    yield from serve(app)
+
+
+@pytest.mark.parametrize("viewport", [(1366, 768), (390, 844)])
+def test_keyboard_and_overflow_on_registry_and_reserved_pages(remix_server, viewport):
+    from web_helpers import PASSWORD
+
+    for page in browser_page(remix_server, viewport=viewport):
+        checked = []
+        for logged_in, paths in ((False, REMIX_PUBLIC), (True, REMIX_ADMIN)):
+            if logged_in:
+                page.goto(page.base + "/accedi")
+                page.fill("#username", "admin1")
+                page.fill("#password", PASSWORD)
+                page.click("button[type=submit]:has-text('Accedi')")
+                page.wait_for_selector("[data-testid=current-user]")
+            for path in paths:
+                _open(page, path)
+                sw, cw = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+                assert sw <= cw, (path, viewport, sw, cw)
+                page.keyboard.press("Tab")
+                a = page.evaluate(SKIP_TO_MAIN)
+                assert a["href"] == "#main-container" and a["w"] > 0 and (a["outline"] or a["shadow"]), (path, a)
+                page.keyboard.press("Enter")
+                page.keyboard.press("Tab")
+                assert page.evaluate("() => !!document.activeElement.closest('#main-container')"), path
+                if viewport[0] > 1000:
+                    assert not serious_violations(page), path
+                checked.append(path)
+        assert len(checked) == len(REMIX_PUBLIC) + len(REMIX_ADMIN)
