@@ -52,7 +52,10 @@ def test_cli_round_trip(tmp_path):
     run("call", "open", "AVV", "--year", "2026", "--budget", "5000")
     run("call", "submit", "AVV", str(csv))
     run("call", "rank", "AVV", "--html", str(tmp_path / "sim.html"))
-    assert "Simulazione" in (tmp_path / "sim.html").read_text()
+    sim = _text((tmp_path / "sim.html").read_text())
+    assert "Simulazione" in sim
+    # usable = min(budget 5,000.00 €, fund's financial section 1,500.50 €) = 1,500.50 €
+    assert "dotazione dell'avviso 5.000,00 €" in sim and "del Fondo) 1.500,50 €; assegnati 1.000,00 €" in sim
     out = run("call", "decide", "AVV")
     assert "funded" in out
     run("call", "show", "AVV", "--html", str(tmp_path / "rank.html"))
