@@ -74,6 +74,11 @@ def test_hub_allocation_by_lost_ecosystem_services_only(params, grid):
                      ("comune", "015002", 13_500_000), ("comune", "015003", 18_000_000),
                      ("comune", "015004", 13_500_000), ("comune", "015006", 67_500_000),
                      ("comune", "015008", 13_500_000), ("comune", "015009", 18_000_000)]
+    # the criterion each line states, in Italian number format: 187,500/400,000 = 46.875% → "46,88%"
+    basis = {a.recipient: a.basis for a in r.allocation}
+    assert basis["015006"] == "onere netto 187.500 €/anno = 46,88% del totale"
+    assert basis["015002"] == "onere netto 37.500 €/anno = 9,38% del totale"      # 37.5/400 = 9.375%
+    assert basis["CMM-FONDO"].startswith("20% delle risorse residue")
 
 
 def test_hub_job_benefit_worked_for_one_comune(params, grid):

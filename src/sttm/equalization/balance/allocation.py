@@ -12,6 +12,13 @@ from .model import Proposal
 from .params import BalanceParams
 
 
+def _it(x: float, decimals: int) -> str:
+    """Italian number format, half-up after dropping float noise below 1e-9:
+    34544.2 → '34.544' (0 decimals); 46.875 → '46,88' (2 decimals)."""
+    q = Decimal(repr(round(float(x), 9))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return f"{q:,}".replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+
+
 def to_cents(eur: float | Decimal) -> int:
     """Euro → integer cents, half-up (the usual rounding of Italian public accounts)."""
     return int((Decimal(str(eur)) * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
@@ -105,13 +112,13 @@ def allocate(total_cents: int, p: Proposal, level: str, net_burden: dict[str, fl
             where = m.istat_code or p.istat_code
             partial = "" if c == to_cents(m.cost_eur) else " — finanziata solo in parte: risorse esaurite"
             out.append(AllocationLine("measure", where, f"{'Mitigazione' if kind == 'mitigation' else 'Compensazione'}: {m.description}",
-                                      c, f"misura dichiarata ({names.get(where, where)}), costo {m.cost_eur:,.2f} €{partial}"))
+                                      c, f"misura dichiarata ({names.get(where, where)}), costo {_it(m.cost_eur, 2)} €{partial}"))
     share = float(a["fund_share_metropolitan"] if level == "metropolitan" else a["fund_share_supra"])
     fund = int((Decimal(left) * Decimal(str(share))).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
     if share > 0:
         left -= fund
         out.append(AllocationLine("fund", "CMM-FONDO", "Fondo perequativo metropolitano", fund,
-                                  f"{share:.0%} delle risorse residue ({a['fund_source']})"))
+                                  f"{_it(100 * share, 0)}% delle risorse residue ({a['fund_source']})"))
     include_host = bool(a.get("include_host", False))
     weights = {k: max(v, 0.0) for k, v in net_burden.items() if include_host or k != p.istat_code}
     parts = largest_remainder(left, weights)
@@ -119,7 +126,7 @@ def allocate(total_cents: int, p: Proposal, level: str, net_burden: dict[str, fl
     for k in sorted(parts):
         if parts[k] > 0:
             out.append(AllocationLine("comune", k, names.get(k, k), parts[k],
-                                      f"onere netto {weights[k]:,.0f} €/anno = {weights[k] / W:.2%} del totale"))
+                                      f"onere netto {_it(weights[k], 0)} €/anno = {_it(100 * weights[k] / W, 2)}% del totale"))
     left -= sum(parts.values())
     if left:
         out.append(AllocationLine("host_residual", p.istat_code, names.get(p.istat_code, p.istat_code), left,

@@ -311,7 +311,7 @@ def assumptions(params: BalanceParams, t: Territory) -> list[str]:
         "Gli spostamenti sono distribuiti sui Comuni con un modello gravitazionale (residenti ANPR 2025, "
         "decadimento esponenziale con la distanza in linea d'aria; lunghezza media per funzione nel file parametri).",
         f"Le percorrenze seguono la retta sito–Comune di destinazione, ripartita tra i Comuni attraversati, "
-        f"moltiplicata per il fattore di tortuosità {d['circuity']} (manca il grafo stradale nella base di conoscenza).",
+        f"moltiplicata per il fattore di tortuosità {str(d['circuity']).replace('.', ',')} (manca il grafo stradale nella base di conoscenza).",
         d["restricted_to"],
         "I valori dei servizi ecosistemici e i costi esterni sono ordini di grandezza (incertezza ±50%): "
         "servono a ripartire le risorse, non a stimare danni.",
