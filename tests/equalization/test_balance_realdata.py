@@ -105,6 +105,26 @@ def test_hub_hydraulic_hazard_and_external_comuni(params, territory, kb_copy):
     flagged = [c for c in ro.index if ro[c] > 0 and (hyd.at[c, "criticality_class"] == "A" or hz.at[c, "flood_area_high_pct"] >= 5)]
     t9 = next(ln for ln in r.relevance.lines if ln.threshold_id == "T9")
     assert t9.value == pytest.approx(ro[flagged].sum()) and t9.value > 0
+    # by hand, from the two rows of hydraulic_criticality (ARPA LSPP), T = 50 y, D = 1 h, ln(50/49) = 0.0202027:
+    #   Liscate (015122) class A, a1 29.72, α 0.2934, κ −0.0401, ε 0.8182: 0.0202027^−0.0401 = 1.169373,
+    #     w = 0.8182 + 0.2934/0.0401 × 0.169373 = 2.057453 → h = 61.1475 mm
+    #   Truccazzano (015224) class A, a1 29.56, α 0.2924, κ −0.0369, ε 0.8199: 0.0202027^−0.0369 = 1.154863,
+    #     w = 0.8199 + 0.2924/0.0369 × 0.154863 = 2.047038 → h = 60.5108 mm
+    assert [hyd.at[c, "criticality_class"] for c in ("015122", "015224")] == ["A", "A"]
+    assert tuple(hyd.loc["015122", ["a1", "alpha", "kappa", "epsilon"]]) == (29.72, 0.2934, -0.0401, 0.8182)
+    assert tuple(hyd.loc["015224", ["a1", "alpha", "kappa", "epsilon"]]) == (29.56, 0.2924, -0.0369, 0.8199)
+    # the 130,000 m² sealed split by the site's area in each comune (GeoPandas overlay: 79,601.6 and
+    # 80,381.3 of 159,982.9 m²) = 64,683.2 and 65,316.8 m²; × (1.0 − 0.3) × h:
+    #   Liscate 64,683.2 × 0.7 × 0.0611475 = 2,768.65 m³; Truccazzano 65,316.8 × 0.7 × 0.0605108 = 2,766.66 m³
+    site = gpd.GeoDataFrame(geometry=[r.proposal.forecasts[0].geometry], crs=32632)
+    ov = gpd.overlay(territory.munis[["istat_code", "geometry"]], site, how="intersection").set_index("istat_code").area
+    assert ov["015122"] == pytest.approx(79_601.6, abs=1) and ov["015224"] == pytest.approx(80_381.3, abs=1)
+    # every comune bordering either (Melzo, Settala, Vignate, Cassano d'Adda, Pozzuolo M.) is class A too, so
+    # the 30% spread to them stays flagged: T9 = 2,768.65 + 2,766.66 = 5,535.31 m³ (≥ 2,000 supra, < 10,000)
+    assert t9.value == pytest.approx(5_535.31, abs=0.05) and t9.level == "supra"
+    # Liscate keeps 70% of its own (1,938.06) and gets 30% of Truccazzano's by border length
+    # (1,616 m of Truccazzano's 10,373 m of CMM borders: 2,766.66 × 0.3 × 0.15578 = 129.29) = 2,067.35 m³
+    assert ro["015122"] == pytest.approx(2_067.35, abs=0.1)
     # comuni outside CMM within 3 km of the site (Lodi province lies just east of Truccazzano)
     nb = kb_copy.read_layer("neighbour_municipalities")
     site = r.proposal.forecasts[0].geometry
