@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 import threading
+import unicodedata
 import weakref
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def licence_flags(licence: str | None) -> dict:
     """``non_commercial`` (CC BY-NC or similar) and ``unverified`` (the source states none or it was not checked)."""
     text = licence or ""
     return {"non_commercial": bool(_NC.search(text)), "unverified": bool(_UNVERIFIED.search(text)) or not text.strip()}
+
+
+def _ascii(text: str) -> str:
+    """An HTTP header value (ASCII): dashes kept as '-', accents dropped."""
+    text = re.sub("[\u2012-\u2015]", "-", text)
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
 def formats_for(entry: dict) -> list[str]:
@@ -113,5 +120,5 @@ def catalog_download(request: Request, name: str, fmt: str, versione: int | None
             tmp = out_dir / f".{name}-v{version}.tmp{suffix}"
             export_layer(kb, name, tmp, version=version)
             tmp.replace(target)
-    headers = {"X-Licence": re.sub(r"[^\x20-\x7e]", "?", entry.get("licence") or "non dichiarata")}
+    headers = {"X-Licence": _ascii(entry.get("licence") or "non dichiarata")}
     return FileResponse(target, media_type=media, filename=target.name, headers=headers)
