@@ -147,6 +147,17 @@ def test_measures_come_first_and_service_demand(params, territory):
     assert sum(a.amount_cents for a in r.allocation) == r.total_resources_cents
     # 1,000 residents × under-12 share 1,000/10,000 = 100 pupils, spread over the two schools
     assert r.matrix["service_demand_users"].sum() == pytest.approx(100 + 1000 + 0, rel=1e-9)  # schools + pharmacy
+    # per comune: site centre (507,100, 5,007,100); schools weighted by capacity × e^(−d/3 km) over the
+    # comuni's centres: 015001 d = √(4.6² + 4.6²) = 6.5054 → 500 × 0.114353 = 57.177; 015009
+    # d = √(5.4² + 5.4²) = 7.6368 → 1,500 × 0.078427 = 117.641; Σ 174.818 → 32.707 and 67.293 pupils,
+    # × 800 €/pupil = 26,165.2 and 53,834.8 €/yr; the one pharmacy (015005) takes all 1,000 users at 0 €
+    m = r.matrix
+    assert m.at["015001", "service_demand_users"] == pytest.approx(32.707, abs=0.001)
+    assert m.at["015009", "service_demand_users"] == pytest.approx(67.293, abs=0.001)
+    assert m.at["015005", "service_demand_users"] == pytest.approx(1000)
+    assert m.at["015001", "service_demand_eur_year"] == pytest.approx(26_165.2, abs=0.1)
+    assert m.at["015009", "service_demand_eur_year"] == pytest.approx(53_834.8, abs=0.1)
+    assert m.at["015005", "service_demand_eur_year"] == 0
     del p
 
 
