@@ -12,8 +12,15 @@ B. A synthetic street network of ≥ 300,000 nodes (jittered grid with 10% of th
    Pandana (contraction hierarchies) and NetworkX on the same network and queries, each in its own
    process so that peak memory (max RSS) is its own; results are cross-checked for equality.
 
-Usage: .venv/bin/python benchmarks/accessibility.py [--skip-cmm] [--skip-network] [--nodes 312000]
-       [--engines sttm,pandana,networkx]
+D. Public transport over the CMM 100 m grid: a synthetic GTFS feed (default 2,000 stops,
+   100 routes, both directions every 15' from 06:00 to 10:00 ≈ 60,800 connections; no real feed is in
+   the data mirror), window 07:30–08:30 sampled every 10': walk → CSA → walk for every category,
+   min(walk-only, PT). Prints feed reading, preparation and PT time, the walk-only run for reference,
+   and the peak memory of the PT step (tracemalloc) and of the process (max RSS).
+
+Usage: .venv/bin/python benchmarks/accessibility.py [--skip-cmm] [--skip-network] [--skip-pt] [--nodes 312000]
+       [--engines sttm,pandana,networkx] [--pt-routes 100] [--pt-stops-per-route 20]
+       .venv/bin/python benchmarks/accessibility.py --only-pt   (section D alone)
 Note: Pandana's contraction-hierarchy preprocessing dominates its time (≈ 14 min for 312k nodes on
 the shared 2-core machine, 2026-11-27); the query times are reported apart.
 """
@@ -213,6 +220,57 @@ def bench_cmm() -> None:
           f"{dt:.2f} s (goal ≤ 20 s: {'met' if dt <= 20 else 'NOT met'}); peak RSS {peak_rss_mb():.0f} MB")
 
 
+def bench_pt(n_routes: int = 100, stops_per_route: int = 20) -> None:
+    import tracemalloc
+
+    from sttm.config import default_db
+    from sttm.knowledge import open_kb
+    from sttm.services.gtfs import read_gtfs
+    from sttm.services.gtfs_synthetic import write_synthetic_feed
+    from sttm.services.pipeline import compute_access
+    from sttm.services.transit import TransitModel
+
+    db = default_db()
+    if not (db.startswith("postgresql") or Path(db).exists()):
+        print(f"\n== D. public transport: knowledge base {db} not found — run `sttm kb build` first; skipped ==")
+        return
+    kb = open_kb(db)
+    mun = kb.read_layer("municipalities")
+    svc = kb.read_layer("services")
+    with tempfile.TemporaryDirectory() as tmp:
+        feed_path = Path(tmp) / "synthetic_cmm.zip"
+        info = write_synthetic_feed(feed_path, mun.total_bounds, n_routes=n_routes, stops_per_route=stops_per_route)
+        t0 = time.perf_counter()
+        feed = read_gtfs(feed_path)
+        t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model = TransitModel(feed)
+    t_prep = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    walk = compute_access(mun, svc, cell_size=100.0)
+    t_walk = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run = compute_access(mun, svc, cell_size=100.0, transit=model)
+    t_pt = time.perf_counter() - t0
+    tracemalloc.start()  # a second run for memory: tracemalloc slows NumPy allocation-heavy code several times
+    compute_access(mun, svc, cell_size=100.0, transit=model)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    tr = run.meta["transit"]
+    print(f"\n== D. CMM, 100 m grid, walk + public transport (synthetic GTFS) ==")
+    print(f"feed: {info['stops']:,} stops, {info['routes']} routes, {info['trips']:,} trips, {info['connections']:,} connections "
+          f"({tr['n_connections']:,} in the window + {model.p['limits']['max_ride_min']}'); {len(model.taus)} departures "
+          f"{tr['departures'][0]}–{tr['departures'][-1]}; {tr['n_origin_stops']:,} access stops; "
+          f"{run.meta['n_cells']:,} cells; {len(run.categories)} categories")
+    print(f"read + validate feed {t_read:.2f} s; prepare (connections, footpaths) {t_prep:.2f} s")
+    print(f"walk-only run {t_walk:.2f} s; walk + PT run {t_pt:.2f} s (PT adds {t_pt - t_walk:.2f} s)")
+    print(f"peak memory: walk + PT run (tracemalloc, separate run) {peak / 2**20:.0f} MB; process max RSS {peak_rss_mb():.0f} MB")
+    for k, v in tr["pt_better_share"].items():
+        t_w = np.nanmedian(walk.cells[f"t_{k}"])
+        t_p = np.nanmedian(run.cells[f"t_{k}"])
+        print(f"  {k:22s} cells faster with PT {v:6.1%}; median minutes walk {t_w:5.1f} → walk+PT {t_p:5.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker")
@@ -221,12 +279,21 @@ def main() -> None:
     ap.add_argument("--skip-cmm", action="store_true")
     ap.add_argument("--skip-network", action="store_true")
     ap.add_argument("--engines", default="sttm,pandana,networkx", help="comma-separated subset (sttm first)")
+    ap.add_argument("--skip-pt", action="store_true")
+    ap.add_argument("--only-pt", action="store_true")
+    ap.add_argument("--pt-routes", type=int, default=100)
+    ap.add_argument("--pt-stops-per-route", type=int, default=20)
     a = ap.parse_args()
     if a.worker:
         worker(a.worker, a.nodes, a.out)
         return
+    if a.only_pt:
+        bench_pt(a.pt_routes, a.pt_stops_per_route)
+        return
     if not a.skip_cmm:
         bench_cmm()
+    if not a.skip_pt:
+        bench_pt(a.pt_routes, a.pt_stops_per_route)
     if not a.skip_network:
         bench_network(a.nodes, tuple(a.engines.split(",")))
 

@@ -73,7 +73,9 @@ def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
             t.add_row(c.label, "—", "—", "—")
             continue
         tt = (ev[f"t_{c.key}"] * pop).sum() / pop.sum()
-        share = pop[ev[f"n_{c.key}"] > 0].sum() / pop.sum()
+        # with public transport, "within 15'" follows t_ (walk or PT); n_ counts walk-only services
+        hit = ev[f"t_{c.key}"] <= m["threshold_min"] if m.get("transit") else ev[f"n_{c.key}"] > 0
+        share = pop[hit].sum() / pop.sum()
         r = (ev[f"r_{c.key}"].fillna(0) * pop).sum() / pop.sum()
         t.add_row(c.label + (" (solo " + ", ".join(c.coverage) + ")" if c.coverage else ""), f"{tt:.1f}",
                   f"{share:.1%}", f"{r:.2f} / {c.per:g}")

@@ -1,6 +1,7 @@
 """A synthetic GTFS feed over an extent, for benchmarks and demonstrations only (no real timetable
 of CMM is available in the data mirror: see METHODS.md). Radial-ish straight routes through the
-centre, own stops every `spacing_m`, both directions, fixed headway, constant commercial speed.
+centre, own stops every `spacing_m`, both directions, fixed headway, constant commercial speed,
+times in whole minutes as in real timetables.
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "f.zip"
@@ -27,7 +28,7 @@ def _hms(sec: np.ndarray) -> np.ndarray:
 
 def write_synthetic_feed(path: str | Path, bounds, *, n_routes: int = 100, stops_per_route: int = 20,
                          spacing_m: float = 700.0, headway_min: float = 15.0, start: str = "06:00",
-                         end: str = "10:00", speed_kmh: float = 20.0, dwell_s: int = 20, seed: int = 0,
+                         end: str = "10:00", speed_kmh: float = 20.0, dwell_s: int = 0, seed: int = 0,
                          date_from: str = "20260101", date_to: str = "20261231") -> dict:
     """Write a GTFS zip to `path`; returns counts (stops, routes, trips, connections)."""
     from pyproj import Transformer
@@ -38,7 +39,8 @@ def write_synthetic_feed(path: str | Path, bounds, *, n_routes: int = 100, stops
     sx = (maxx - minx) / 6
     length = spacing_m * (stops_per_route - 1)
     xs, ys, sid, rows_st, trips = [], [], [], [], []
-    hop = int(round(spacing_m / (speed_kmh / 3.6)))
+    # whole minutes, like the timetables of real feeds (ATM, Trenord publish minute times)
+    hop = 60 * max(1, int(round(spacing_m / (speed_kmh / 3.6) / 60)))
     t_start = int(start[:2]) * 3600 + int(start[3:]) * 60
     t_end = int(end[:2]) * 3600 + int(end[3:]) * 60
     for r in range(n_routes):
@@ -50,7 +52,7 @@ def write_synthetic_feed(path: str | Path, bounds, *, n_routes: int = 100, stops
         xs += px.tolist()
         ys += py.tolist()
         sid += ids
-        first = t_start + int(rng.integers(0, int(headway_min * 60)))
+        first = t_start + 60 * int(rng.integers(0, int(headway_min)))
         for direction, seq in ((0, ids), (1, ids[::-1])):
             for n, t0 in enumerate(range(first, t_end, int(headway_min * 60))):
                 tid = f"r{r}d{direction}t{n}"

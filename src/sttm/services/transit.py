@@ -118,17 +118,29 @@ def csa_profile(dep_stop, arr_stop, dep, arr, n_stops: int, origins, t0, footpat
             if len(pos):
                 tgt = np.concatenate([tgt, fp.nbr[pos]])
                 new = np.concatenate([new, new[owner] + fp.secs[pos, None]])
-            o = np.argsort(tgt, kind="stable")
-            tgt, new = tgt[o], new[o]
-            cut = np.flatnonzero(np.diff(tgt)) + 1
-            uniq = tgt[np.concatenate([[0], cut])]
-            best = np.minimum.reduceat(new, np.concatenate([[0], cut]), axis=0)
+            uniq, best = _min_rows_by(tgt, new)
             old = A[uniq]
             A[uniq] = np.minimum(old, best)
             # a zero-duration connection may enable another of the same second: repeat to a fixed point
             if not zero or not np.any(best < old):
                 break
     return A
+
+
+def _min_rows_by(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique keys, row-wise minimum of `rows` per key). Keys repeat a few times at most, so the
+    reduction runs once per repetition rank (np.minimum.reduceat along axis 0 is far slower)."""
+    o = np.argsort(keys, kind="stable")
+    k = keys[o]
+    start = np.concatenate([[True], k[1:] != k[:-1]])
+    seg = np.cumsum(start) - 1
+    first = np.flatnonzero(start)
+    best = rows[o[first]]
+    rank = np.arange(len(k)) - first[seg]
+    for r in range(1, int(rank.max()) + 1 if len(k) else 0):
+        m = np.flatnonzero(rank == r)
+        best[seg[m]] = np.minimum(best[seg[m]], rows[o[m]])
+    return k[first], best
 
 
 def reduce_min_by(keys_sorted: np.ndarray, values: np.ndarray, n: int, fill) -> np.ndarray:
@@ -187,17 +199,15 @@ class TransitModel:
                 f"{_hhmm(self.window[0])}–{_hhmm(self.window[1])}")
 
     def arrivals(self, origins: np.ndarray, chunk_cols: int | None = None):
-        """Yield (origin block, arrival matrix stops × (block × τ)) for origin stops, chunked by memory."""
-        nt = len(self.taus)
+        """Yield (sample index, origin block, arrival matrix stops × block) for every departure sample τ,
+        origins chunked by memory. One τ per pass: the scan covers only [τ, τ + max_ride]."""
         chunk_cols = chunk_cols or int(self.p["limits"]["max_columns"])
-        per = max(1, chunk_cols // nt)
-        for s in range(0, len(origins), per):
-            block = origins[s:s + per]
-            cols_o = np.repeat(block, nt)
-            cols_t = np.tile(self.taus, len(block))
-            A = csa_profile(self.cu, self.cv, self.cdep, self.carr, len(self.stops), cols_o, cols_t, self.footpaths,
-                            t_max=int(self.taus.max()) + self.max_ride_s)
-            yield block, A
+        for ti, tau in enumerate(self.taus):
+            for s in range(0, len(origins), chunk_cols):
+                block = origins[s:s + chunk_cols]
+                A = csa_profile(self.cu, self.cv, self.cdep, self.carr, len(self.stops), block,
+                                np.full(len(block), tau, np.int32), self.footpaths, t_max=int(tau) + self.max_ride_s)
+                yield ti, block, A
 
     def cell_minutes(self, cx, cy, services: dict[str, tuple[np.ndarray, np.ndarray]], walk_min: dict[str, np.ndarray],
                      progress=None) -> TransitResult:
@@ -220,15 +230,14 @@ class TransitModel:
         cap = self.max_ride_s + int(p["limits"]["max_egress_m"] / self.walk_mps) + 1
         # PT seconds from each origin stop (reached at τ) to the nearest service of each category
         from_origin = {k: np.full((len(self.stops), nt), INF, np.int32) for k in services}
-        for block, A in self.arrivals(origins):
-            tau = np.tile(self.taus, len(block))
+        rows_of = {k: np.flatnonzero(e < INF) for k, e in egress.items()}
+        for ti, block, A in self.arrivals(origins):
             for k, e in egress.items():
-                rows = np.flatnonzero(e < INF)
+                rows = rows_of[k]
                 if len(rows) == 0:
                     continue
-                best = (A[rows] + e[rows, None]).min(axis=0) - tau
-                best = np.where(best <= cap, best, INF)
-                from_origin[k][block] = best.reshape(len(block), nt)
+                best = (A[rows] + e[rows, None]).min(axis=0) - self.taus[ti]
+                from_origin[k][block, ti] = np.where(best <= cap, best, INF)
             if progress:
                 progress(len(block))
         # per cell: min over reachable origin stops of (access walk + PT from that stop), per τ
