@@ -21,7 +21,6 @@ _H1 = re.compile(r'<header class="testata">.*?<h1>(.*?)</h1>\s*</header>', re.S)
 _MAIN = re.compile(r"<main>(.*)</main>", re.S)
 _TABLE = re.compile(r"<table\b[^>]*>.*?</table>", re.S)
 _CAPTION = re.compile(r"<caption[^>]*>(.*?)</caption>", re.S)
-_BASE_STYLE_END = "{% block style %}"
 
 
 def _base_style() -> str:

@@ -64,7 +64,7 @@ _WING_TEMPLATES: dict[str, Any] = {}
 def _wing_templates(request: Request, package: str):
     if package not in _WING_TEMPLATES:
         from fastapi.templating import Jinja2Templates
-        from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
+        from jinja2 import ChoiceLoader, PackageLoader
 
         base = request.app.state.templates
         t = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
