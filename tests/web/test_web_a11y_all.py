@@ -159,3 +159,21 @@ def test_keyboard_and_overflow_on_registry_and_reserved_pages(remix_server, view
                     assert not serious_violations(page), path
                 checked.append(path)
         assert len(checked) == len(REMIX_PUBLIC) + len(REMIX_ADMIN)
+
+
+def test_wing_menu_works_from_the_keyboard(wings_server):
+    for page in browser_page(wings_server, viewport=(1400, 900)):
+        _open(page, "/catalogo")
+        for _ in range(40):  # Tab through the header until the "Strategie STTM" menu button
+            page.keyboard.press("Tab")
+            if page.evaluate("() => document.activeElement.id") == "nav-strategie":
+                break
+        else:
+            pytest.fail("the 'Strategie STTM' menu is not reachable with Tab")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("a.dropdown-item[href='/servizi']", state="visible")
+        assert page.get_attribute("#nav-strategie", "aria-expanded") == "true"
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.getAttribute('href')") == "/servizi"
+        page.keyboard.press("Escape")
+        page.wait_for_selector("a.dropdown-item[href='/servizi']", state="hidden")
