@@ -25,7 +25,7 @@ from .engine import CategorySpec, NetworkCost, StraightLine, accessibility, aggr
 from .lum import build_lum, catchment_contents, lum_catchments, lum_table
 
 SOURCE = "sttm services (STTM 2)"
-LICENCE = "derived from the knowledge-base inputs (see their licences)"
+LICENCE = "derivato dagli strati del sistema delle conoscenze (vedere le loro licenze)"
 MISSING_IT = {
     "elderly": "anziani (65+) per comune: dato non disponibile nel sistema delle conoscenze",
     "foreigners": "stranieri residenti per comune: dato non disponibile",

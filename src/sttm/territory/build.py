@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..knowledge import KnowledgeBase, LayerMeta
 
 #: bump when a builder's logic changes, so `kb build` recomputes the layers even if data did not change
-BUILD_VERSION = "territory-2"
+BUILD_VERSION = "territory-3"  # 3: licence notes in Italian (metadata only)
 
 #: adjacency: two comuni border each other when at least MIN_SHARED_BORDER_M of one's boundary runs
 #: within the tolerance of the other. The tolerance is larger across the provincial boundary because

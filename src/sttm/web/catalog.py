@@ -27,7 +27,7 @@ FORMATS = {"gpkg": ("GeoPackage", ".gpkg", "application/geopackage+sqlite3"),
            "geojson": ("GeoJSON", ".geojson", "application/geo+json"),
            "csv": ("CSV", ".csv", "text/csv; charset=utf-8")}
 _NC = re.compile(r"\bBY-NC\b|\bNC\b|non[- ]?commercial|non commerciale", re.I)
-_UNVERIFIED = re.compile(r"not (checked|stated|verified)|confirm before|states none|non verificat|da verificare", re.I)
+_UNVERIFIED = re.compile(r"not (checked|stated|verified)|confirm before|states none|non verificat|da verificare|non dichiara", re.I)
 _KIND_IT = {"features": "strato geografico", "attributes": "tabella"}
 _lock = threading.Lock()
 
