@@ -185,18 +185,26 @@ def bench_network(n_nodes: int, engines=("sttm", "pandana", "networkx")) -> None
                       f"(differ on {int((a != b).sum())} nodes of {len(a):,})")
 
 
-def bench_cmm() -> None:
+def cmm_inputs(section: str):
+    """(municipalities, services) of the knowledge base, or None (said so) when it is not built."""
     from sttm.config import default_db
     from sttm.knowledge import open_kb
-    from sttm.services.pipeline import compute_access
 
     db = default_db()
     if not (db.startswith("postgresql") or Path(db).exists()):
-        print(f"\n== A. CMM: knowledge base {db} not found — run `sttm kb build` first; skipped ==")
-        return
+        print(f"\n== {section}: knowledge base {db} not found — run `sttm kb build` first; skipped ==")
+        return None
     kb = open_kb(db)
-    mun = kb.read_layer("municipalities")
-    svc = kb.read_layer("services")
+    return kb.read_layer("municipalities"), kb.read_layer("services")
+
+
+def bench_cmm() -> None:
+    from sttm.services.pipeline import compute_access
+
+    inputs = cmm_inputs("A. CMM")
+    if inputs is None:
+        return
+    mun, svc = inputs
     t0 = time.perf_counter()
     run = compute_access(mun, svc, cell_size=100.0)
     dt = time.perf_counter() - t0
@@ -223,20 +231,15 @@ def bench_cmm() -> None:
 def bench_pt(n_routes: int = 100, stops_per_route: int = 20) -> None:
     import tracemalloc
 
-    from sttm.config import default_db
-    from sttm.knowledge import open_kb
     from sttm.services.gtfs import read_gtfs
     from sttm.services.gtfs_synthetic import write_synthetic_feed
     from sttm.services.pipeline import compute_access
     from sttm.services.transit import TransitModel
 
-    db = default_db()
-    if not (db.startswith("postgresql") or Path(db).exists()):
-        print(f"\n== D. public transport: knowledge base {db} not found — run `sttm kb build` first; skipped ==")
+    inputs = cmm_inputs("D. public transport")
+    if inputs is None:
         return
-    kb = open_kb(db)
-    mun = kb.read_layer("municipalities")
-    svc = kb.read_layer("services")
+    mun, svc = inputs
     with tempfile.TemporaryDirectory() as tmp:
         feed_path = Path(tmp) / "synthetic_cmm.zip"
         info = write_synthetic_feed(feed_path, mun.total_bounds, n_routes=n_routes, stops_per_route=stops_per_route)
@@ -246,9 +249,20 @@ def bench_pt(n_routes: int = 100, stops_per_route: int = 20) -> None:
     t0 = time.perf_counter()
     model = TransitModel(feed)
     t_prep = time.perf_counter() - t0
+    compute_access(mun, svc, cell_size=100.0)  # warm-up (imports, first allocations)
     t0 = time.perf_counter()
     walk = compute_access(mun, svc, cell_size=100.0)
     t_walk = time.perf_counter() - t0
+    pt_step = []
+    cell_minutes = model.cell_minutes
+
+    def timed(*a, **k):  # the PT step alone (access pairs, CSA passes, egress, per-cell minima)
+        t = time.perf_counter()
+        out = cell_minutes(*a, **k)
+        pt_step.append(time.perf_counter() - t)
+        return out
+
+    model.cell_minutes = timed
     t0 = time.perf_counter()
     run = compute_access(mun, svc, cell_size=100.0, transit=model)
     t_pt = time.perf_counter() - t0
@@ -263,7 +277,8 @@ def bench_pt(n_routes: int = 100, stops_per_route: int = 20) -> None:
           f"{tr['departures'][0]}–{tr['departures'][-1]}; {tr['n_origin_stops']:,} access stops; "
           f"{run.meta['n_cells']:,} cells; {len(run.categories)} categories")
     print(f"read + validate feed {t_read:.2f} s; prepare (connections, footpaths) {t_prep:.2f} s")
-    print(f"walk-only run {t_walk:.2f} s; walk + PT run {t_pt:.2f} s (PT adds {t_pt - t_walk:.2f} s)")
+    print(f"walk-only run {t_walk:.2f} s; walk + PT run {t_pt:.2f} s, of which the PT step {pt_step[0]:.2f} s "
+          f"({len(model.taus)} CSA scans × {-(-tr['n_origin_stops'] // int(model.p['limits']['max_columns']))} column block(s))")
     print(f"peak memory: walk + PT run (tracemalloc, separate run) {peak / 2**20:.0f} MB; process max RSS {peak_rss_mb():.0f} MB")
     for k, v in tr["pt_better_share"].items():
         t_w = np.nanmedian(walk.cells[f"t_{k}"])

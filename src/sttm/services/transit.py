@@ -13,8 +13,9 @@ Model (parameters and sources in ``params/transit.toml``):
 The travel time of a cell is, for each τ, min(walk-only, PT), summarised over the τ of the window
 by ``statistic`` (median by default). Rides longer than ``max_ride_min`` are ignored.
 
-Vectorisation: one CSA pass serves every (origin stop, τ) pair at once (the columns of a
-stops × columns arrival matrix). Connections are processed in groups of equal departure second:
+Vectorisation: one CSA pass serves every origin stop at once (the columns of a stops × origins
+arrival matrix; `csa_profile` also accepts a different start time per column), one pass per
+departure sample τ over the connections of [τ, τ + max_ride]. Connections are processed in groups of equal departure second:
 within a group no connection can feed another (arrival > departure; groups containing
 zero-duration connections are iterated to a fixed point), so each group is a handful of NumPy
 operations over the matrix instead of one Python step per connection.
