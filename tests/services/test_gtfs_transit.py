@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from sttm.knowledge import LayerMeta, open_kb
 from sttm.services.cli import access_app
 from sttm.services.gtfs import read_gtfs
-from sttm.services.pipeline import ServicesRunError, run_access
+from sttm.services.pipeline import ServicesRunError, run_access, run_lum
 from sttm.services.transit import INF, Footpaths, TransitModel, csa_profile, parse_window
 
 FEED = Path(__file__).parent / "fixtures" / "gtfs_tiny"
@@ -172,7 +172,7 @@ def kb_path(tmp_path):
         "istat_code": ["015001", "015002"], "name": ["Alfa", "Beta"], "cadastral_code": ["A001", "A002"],
         "area_km2": [6.0, 6.0], "residents_anpr_2025": [3000, 1000], "residents_istat_2021": [3000, 1000],
         "under12_istat_2021": [300, 100], "density_per_km2": [500.0, 166.0], "zone": [None, None], "role": [None, None],
-        "geometry": [box(X0 - 500, Y0 - 500, X0 + 2500, Y0 + 1500), box(X0 + 2500, Y0 - 500, X0 + 5500, Y0 + 1500)]},
+        "geometry": [box(X0 - 500, Y0 - 500, X0 + 2500, Y0 + 3500), box(X0 + 2500, Y0 - 500, X0 + 5500, Y0 + 3500)]},
         crs="EPSG:32632")
     kb.write_layer("municipalities", mun, META, key="istat_code")
     svc = gpd.GeoDataFrame({
@@ -180,6 +180,11 @@ def kb_path(tmp_path):
         "name": ["Ospedale E", "Farmacia"], "capacity": [None, None], "istat_code": ["015001", "015002"],
         "source": ["t", "t"], "geometry": [Point(X0 + 2100, Y0 + 3000), Point(X0 + 4000, Y0)]}, crs="EPSG:32632")
     kb.write_layer("services", svc, META, key="service_id")
+    st = gpd.GeoDataFrame({
+        "station_id": ["rail:E"], "name": ["OSPEDALE E"], "mode": ["rail"], "lines": [None], "operator": ["RFI"],
+        "istat_code": ["015001"], "in_cmm": [True], "interchange_with": [None], "sources": ["t"],
+        "geometry": [Point(X0 + 2100, Y0 + 3000)]}, crs="EPSG:32632")
+    kb.write_layer("stations", st, META, key="station_id")
     return path
 
 
@@ -239,3 +244,23 @@ def test_walk_legs_on_a_network():
                          {"hospital": np.array([100.0, 100.0])})
     assert res.minutes["hospital"].tolist() == pytest.approx([27.0, 27.0 + 400 / 75], abs=0.02)
     assert res.meta["time_method"] == "transit_csa+network_walk"
+
+
+def test_lum_public_transport_catchment(kb_path):
+    """pt15 perimeter of the LUM at E with a single departure at 07:37: from the cell of D one waits
+    1 minute for u1 (07:38) and rides 8 → 9 minutes, so cells within 6 minutes' walk of D (346 m in
+    straight line × 1.3) join the perimeter although E is 3 km away; A (u3 only, 36 minutes) does not."""
+    kb = open_kb(kb_path)
+    run_access(kb, cell_size=100)
+    table, cat, notes = run_lum(kb, gtfs_path=FEED, gtfs_date="2026-12-09", gtfs_window="07:37-07:38")
+    pt = cat[cat["kind"] == "pt15"].set_index("lum_id").geometry
+    assert list(pt.index) == ["lum_rail_e"]
+    g = pt.iloc[0]
+    assert g.contains(Point(X0 + 2150, Y0 + 50)) and g.contains(Point(X0 + 2150, Y0 + 250))  # around D
+    assert not g.contains(Point(X0 + 2150, Y0 + 550))                                          # 7.4' from D
+    assert g.contains(Point(X0 + 2150, Y0 + 3050)) and not g.contains(Point(X0 + 50, Y0 + 50))  # E yes, A no
+    lum = kb.read_layer("lum").set_index("lum_id")
+    assert lum.loc["lum_rail_e", "pop_pt15"] > lum.loc["lum_rail_e", "pop_r500"]
+    assert any("trasporto pubblico: incluso" in n for n in notes)
+    _, _, notes = run_lum(kb)
+    assert any("non modellato" in n for n in notes)

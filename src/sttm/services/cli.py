@@ -99,6 +99,9 @@ def access_run(cell: float = typer.Option(100.0, help="lato della cella (m)"),
 def lum_build(network: Optional[list[Path]] = typer.Option(None, help="estratto OSM pedonale per il bacino di 15 minuti; ripetibile"),
               cluster: float = typer.Option(300.0, help="fermate entro questa distanza (m) formano un solo LUM"),
               overrides: Optional[Path] = typer.Option(None, help="CSV station_id,level che forza il livello"),
+              gtfs: Optional[Path] = typer.Option(None, "--gtfs", help="feed GTFS: aggiunge il bacino di 15 minuti con il trasporto pubblico (pt15)"),
+              gtfs_date: Optional[str] = typer.Option(None, "--gtfs-date", help="giorno di servizio AAAA-MM-GG"),
+              gtfs_window: Optional[str] = typer.Option(None, "--gtfs-window", help="finestra di partenza HH:MM-HH:MM"),
               db: Optional[str] = DB):
     """Individua i LUM (livello, perimetri 200/500 m, bacino pedonale) e ne conta popolazione,
     servizi e aree di opportunità; scrive i layer lum e lum_catchments."""
@@ -108,7 +111,8 @@ def lum_build(network: Optional[list[Path]] = typer.Option(None, help="estratto 
     with _progress() as prog:
         task = prog.add_task("LUM", total=1)
         try:
-            table, cat, notes = run_lum(kb, network_path=network or None, cluster_m=cluster, overrides_path=overrides)
+            table, cat, notes = run_lum(kb, network_path=network or None, cluster_m=cluster, overrides_path=overrides,
+                                        gtfs_path=gtfs, gtfs_date=gtfs_date, gtfs_window=gtfs_window)
         except Exception as exc:  # noqa: BLE001
             _fail(exc)
         prog.update(task, advance=1)

@@ -318,8 +318,32 @@ def lum_access_summary(catchments: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, ca
     return aggregate(sub_cells, sub_acc, "lum_id", categories)
 
 
-def run_lum(kb, *, network_path=None, cluster_m: float = 300.0, overrides_path=None, loaded_by="sttm lum build"):
-    """Build the LUM, their perimeters and contents; write `lum` and `lum_catchments`."""
+def lum_transit_catchments(lum: gpd.GeoDataFrame, grid: gpd.GeoDataFrame, transit, threshold_min: float,
+                           walk_speed_kmh: float) -> gpd.GeoDataFrame:
+    """`pt15` perimeter per LUM: the union of the grid cells from which one of its stations is reached
+    within `threshold_min` by walking or walk + public transport (statistic over the departure window)."""
+    cx, cy = grid["x"].to_numpy(float), grid["y"].to_numpy(float)
+    m_per_min = walk_speed_kmh * 1000 / 60
+    targets, walk = {}, {}
+    for rec in lum.itertuples():
+        pts = shapely.get_coordinates(rec.geometry)
+        targets[rec.lum_id] = (pts[:, 0], pts[:, 1])
+        walk[rec.lum_id] = transit.walk_cost.nearest(cx, cy, pts[:, 0], pts[:, 1]) / m_per_min
+    res = transit.cell_minutes(cx, cy, targets, walk)
+    rows = []
+    for lum_id, t in res.minutes.items():
+        inside = np.flatnonzero(t <= threshold_min)
+        if len(inside):
+            rows.append({"catchment_id": f"{lum_id}_pt15", "lum_id": lum_id, "kind": "pt15",
+                         "geometry": shapely.coverage_union_all(grid.geometry.values[inside])})
+    return gpd.GeoDataFrame(rows, columns=["catchment_id", "lum_id", "kind", "geometry"], geometry="geometry",
+                            crs=ANALYSIS_CRS)
+
+
+def run_lum(kb, *, network_path=None, cluster_m: float = 300.0, overrides_path=None, gtfs_path=None, gtfs_date=None,
+            gtfs_window=None, loaded_by="sttm lum build"):
+    """Build the LUM, their perimeters and contents; write `lum` and `lum_catchments`. With a GTFS feed,
+    a `pt15` perimeter (walk or walk + public transport within 15 minutes) is added."""
     p = params()
     stations = kb.read_layer("stations")
     mun = kb.read_layer("municipalities")
@@ -339,6 +363,11 @@ def run_lum(kb, *, network_path=None, cluster_m: float = 300.0, overrides_path=N
         grid["x"], grid["y"] = c[:, 0], c[:, 1]
     else:
         grid, _ = demand_grid(mun, 100.0)
+    transit = None
+    if gtfs_path is not None:
+        transit = load_transit(gtfs_path, date=gtfs_date, window=gtfs_window, network=net)
+        cat = pd.concat([cat, lum_transit_catchments(lum, grid, transit, float(p["travel"]["threshold_min"]),
+                                                     p["modes"]["walk"]["speed_kmh"])], ignore_index=True)
     svc = service_points(kb.read_layer("services"))
     opp = kb.read_layer("opportunity_areas") if kb.has_layer("opportunity_areas") else None
     if opp is not None and (opp.crs is None or opp.crs.to_epsg() != 32632):
@@ -354,14 +383,22 @@ def run_lum(kb, *, network_path=None, cluster_m: float = 300.0, overrides_path=N
         if n_walk < len(lum):
             notes.append(f"bacino pedonale di 15 minuti calcolato per {n_walk} LUM su {len(lum)}: per gli altri la rete "
                          "fornita non raggiunge le fermate")
-    extra = {"notes_it": notes, "cluster_m": cluster_m, "network": str(network_path) if network_path else None}
+    if transit is not None:
+        n_pt = int((cat["kind"] == "pt15").sum())
+        notes.append(f"bacino di 15 minuti a piedi + trasporto pubblico (pt15) per {n_pt} LUM su {len(lum)}; "
+                     + transit_text(transit))
+    else:
+        notes.append(transit_text(None) + ": nessun bacino pt15")
+    extra = {"notes_it": notes, "cluster_m": cluster_m, "network": str(network_path) if network_path else None,
+             "transit_it": transit_text(transit)}
     items = [
         ("lum", table, _meta(
             "LUM — Luoghi Urbani per la Mobilità",
             "Fermate ferroviarie e metropolitane fuori dal Comune di Milano raggruppate entro "
             f"{int(cluster_m)} m; livello secondo la regola in params/lum_levels.csv. " + " ".join(notes), extra), "lum_id"),
         ("lum_catchments", cat.merge(con, on="catchment_id"), _meta(
-            "Perimetri dei LUM (200 m, 500 m, 15 minuti a piedi)", " ".join(notes), extra), "catchment_id"),
+            "Perimetri dei LUM (200 m, 500 m, 15 minuti a piedi, 15 minuti con il trasporto pubblico)", " ".join(notes),
+            extra), "catchment_id"),
     ]
     if kb.has_layer("access_cells") and kb.has_layer("demand_grid"):
         cells = grid[[c for c in grid.columns if c not in ("x", "y", "method")]].merge(
