@@ -116,9 +116,10 @@ def lum_build(network: Optional[list[Path]] = typer.Option(None, help="estratto 
         except Exception as exc:  # noqa: BLE001
             _fail(exc)
         prog.update(task, advance=1)
-    t = Table("livello", "LUM", "residenti entro 500 m")
+    pt = "pop_pt15" in table.columns
+    t = Table("livello", "LUM", "residenti entro 500 m", *(["residenti a 15' (piedi + TPL, somma)"] if pt else []))
     for lvl, g in table.groupby("level"):
-        t.add_row(lvl, str(len(g)), f"{g['pop_r500'].sum():,.0f}")
+        t.add_row(lvl, str(len(g)), f"{g['pop_r500'].sum():,.0f}", *([f"{g['pop_pt15'].sum():,.0f}"] if pt else []))
     console.print(t)
     for n in notes:
         console.print(f"[yellow]Nota:[/] {n}")
