@@ -117,8 +117,10 @@ class Feed:
         return active
 
     def busiest_weekday(self) -> dt.date:
-        """The Monday–Friday date of the feed period with the most trips (ties: the earliest)."""
+        """The Monday–Friday date of the feed period with the most trips (ties: the earliest); only the
+        first year of the period is scanned (feeds declaring calendars until 2099 exist)."""
         start, end = self.date_range()
+        end = min(end, start + dt.timedelta(days=366))
         per_service = self.trips.groupby("service_id").size()
         best, best_n = None, -1
         d = start
