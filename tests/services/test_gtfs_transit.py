@@ -213,11 +213,6 @@ def test_cli_access_run_with_gtfs(kb_path, tmp_path):
     app = typer.Typer()
     app.add_typer(access_app, name="access")
     runner = CliRunner()
-    r = runner.invoke(app, ["access", "run", "--cell", "250", "--gtfs", str(FEED), "--gtfs-date", "2026-12-09",
-                                   "--gtfs-window", "07:30-08:00", "--db", kb_path])
-    assert r.exit_code == 0, r.output
-    assert "Trasporto pubblico: incluso (feed gtfs_tiny, 2026-12-09, finestra 07:30–08:00)" in r.output
-    assert "non modellato" not in r.output
     bad = tmp_path / "bad"
     bad.mkdir()
     for f in FEED.glob("*.txt"):
@@ -225,6 +220,13 @@ def test_cli_access_run_with_gtfs(kb_path, tmp_path):
             (bad / f.name).write_text(f.read_text())
     r = runner.invoke(app, ["access", "run", "--cell", "250", "--gtfs", str(bad), "--db", kb_path])
     assert r.exit_code == 2 and "stops.txt: file obbligatorio mancante" in r.output
+    assert not open_kb(kb_path).has_layer("access_cells")  # a bad feed writes nothing
+    r = runner.invoke(app, ["access", "run", "--cell", "250", "--gtfs", str(FEED), "--gtfs-date", "2026-12-09",
+                            "--gtfs-window", "07:30-08:00", "--db", kb_path])
+    assert r.exit_code == 0, r.output
+    assert "Trasporto pubblico: incluso (feed gtfs_tiny, 2026-12-09, finestra 07:30–08:00)" in r.output
+    assert "non modellato" not in r.output
+    assert open_kb(kb_path).has_layer("access_cells")
 
 
 def test_walk_legs_on_a_network():
