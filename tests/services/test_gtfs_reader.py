@@ -106,3 +106,22 @@ def test_not_a_feed(tmp_path):
     assert got == [("x.csv", None, None)]
     got, _ = issues_of(tmp_path / "none.zip")
     assert got == [("none.zip", None, None)]
+
+
+def test_service_days_equal_partridge(tmp_path):
+    """Peer check: the services active on each day of the feed period, and the busiest date, equal
+    partridge's (read_service_ids_by_date / read_busiest_date) on the same feed."""
+    import datetime as dt
+
+    ptg = pytest.importorskip("partridge")
+    path = feed_copy(tmp_path, {"calendar_dates.txt": lambda t: t + "SAT,20261209,1\nWD,20260105,2\n"})
+    feed = read_gtfs(path)
+    theirs = ptg.read_service_ids_by_date(str(path))
+    start, end = feed.date_range()
+    d, n = start, 0
+    while d <= end:
+        assert feed.service_ids_on(d) == set(theirs.get(d, frozenset())), d
+        n += bool(theirs.get(d))
+        d += dt.timedelta(days=1)
+    assert n == len(theirs) == 261 + 52 - 2  # 2026: weekdays + Saturdays, two weekdays removed (12-08, 01-05)
+    assert feed.busiest_weekday() == ptg.read_busiest_date(str(path))[0]
