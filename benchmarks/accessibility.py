@@ -271,7 +271,7 @@ def bench_pt(n_routes: int = 100, stops_per_route: int = 20) -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     tr = run.meta["transit"]
-    print(f"\n== D. CMM, 100 m grid, walk + public transport (synthetic GTFS) ==")
+    print("\n== D. CMM, 100 m grid, walk + public transport (synthetic GTFS) ==")
     print(f"feed: {info['stops']:,} stops, {info['routes']} routes, {info['trips']:,} trips, {info['connections']:,} connections "
           f"({tr['n_connections']:,} in the window + {model.p['limits']['max_ride_min']}'); {len(model.taus)} departures "
           f"{tr['departures'][0]}–{tr['departures'][-1]}; {tr['n_origin_stops']:,} access stops; "

@@ -6,7 +6,6 @@ from pathlib import Path
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 from typer.testing import CliRunner
