@@ -9,6 +9,8 @@ Sheet contexts are built from knowledge-base layers only (`municipalities`, `ser
 """
 from __future__ import annotations
 
+import json
+
 import html as _html
 import re
 from dataclasses import dataclass
@@ -146,6 +148,10 @@ def load_atlas_data(kb) -> AtlasData:
     approx_note = (f"Tempi a piedi ({p['modes']['walk']['speed_kmh']} km/h) calcolati in linea d'aria × "
                    f"{p['straight_line']['detour_factor']:.2f} (fattore di deviazione): valori APPROSSIMATI."
                    if approx > 0.5 else "Tempi calcolati sulla rete pedonale fornita.")
+    # public transport: what the accessibility run used, as recorded in the layer's metadata
+    transit = json.loads(kb.catalog_entry("access_cells")["extra_json"]).get(
+        "transit_it") or "trasporto pubblico: non modellato (nessun feed GTFS fornito)"
+    approx_note += " " + transit[:1].upper() + transit[1:].rstrip(".") + "."
     if (cells["method"].astype(str) == "uniform").all():
         demand_note = ("La popolazione è distribuita uniformemente sul territorio comunale (griglia 100 m): nei comuni con "
                        "ampie aree agricole le quote a 15 minuti risultano sottostimate; fornire la superficie "
