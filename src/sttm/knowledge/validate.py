@@ -136,8 +136,8 @@ def prepare(name: str, data: pd.DataFrame, key: str, *, source: str | None = Non
         raise LayerValidationError(src, f"expected a (Geo)DataFrame, got {type(data).__name__}")
     if len(data) == 0:
         raise LayerValidationError(src, "the layer has no rows")
-    is_geo = isinstance(data, gpd.GeoDataFrame) and data.geometry.name in data.columns if isinstance(
-        data, gpd.GeoDataFrame) else False
+    # a GeoDataFrame may have no active geometry column: then it is an attribute table
+    is_geo = isinstance(data, gpd.GeoDataFrame) and getattr(data, "_geometry_column_name", None) in data.columns
     geom_col = data.geometry.name if is_geo else None
     row_labels = [i + 1 for i in range(len(data))]  # 1-based row numbers, as a user counts them
 
