@@ -19,6 +19,15 @@ def _it_number(value, decimals: int = 0) -> str:
     return s.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
 
 
+def _it_number_auto(value, max_decimals: int = 2) -> str:
+    """Italian number with no decimals for whole values (320) and up to ``max_decimals`` otherwise."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return _it_number(value)
+    return _it_number(f, 0 if f == round(f) else max_decimals)
+
+
 def _it_pct(value, decimals: int = 1) -> str:
     return "—" if value is None else _it_number(100 * float(value), decimals) + "%"
 
@@ -33,7 +42,7 @@ def _env(package: str) -> jinja2.Environment:
                                   jinja2.PackageLoader("sttm.reports", "templates")])
     env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html", "j2", "xml"]),
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=_it_number, pct=_it_pct, eur=_it_eur)
+    env.filters.update(num=_it_number, numx=_it_number_auto, pct=_it_pct, eur=_it_eur)
     env.globals["today"] = lambda: dt.date.today().strftime("%d/%m/%Y")
     return env
 
