@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .config import default_db
+from .reports.render import it_number
 
 app = typer.Typer(help="sttm — Strategie Tematico-Territoriali Metropolitane, Città metropolitana di Milano",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -146,11 +147,11 @@ def kb_info(db: Optional[str] = DbOption, layer: Optional[str] = typer.Argument(
     console.print(f"[bold]Sistema delle conoscenze[/] — {kb}")
     t = Table("strato", "oggetti", "versione", "CRS", "aggiornato")
     for e in entries:
-        t.add_row(e["name"], f"{e['feature_count']:,}".replace(",", "."), str(e["current_version"]),
+        t.add_row(e["name"], it_number(e["feature_count"]), str(e["current_version"]),
                   e["crs"] or "(tabella)", str(e["updated_at"])[:19])
     console.print(t)
     if summary:
-        fmt = lambda n: f"{n:,}".replace(",", ".")  # noqa: E731 - Italian thousands separator
+        fmt = it_number
         console.print(f"Comuni: {summary['municipalities']}   Residenti ANPR 2025: {fmt(summary['residents_anpr_2025'])}"
                       f"   di cui Milano: {fmt(summary['milano_residents'])}")
         console.print(f"Zone omogenee: {summary['zone_assigned']} comuni assegnati, "

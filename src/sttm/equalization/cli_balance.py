@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..reports.render import it_number
+
 app = typer.Typer(help="Bilancio delle diffusività territoriali (PTM art. 10): calcolo, registrazione, "
                        "documento, conferenza di concertazione e accordo territoriale", no_args_is_help=True)
 conf_app = typer.Typer(help="Conferenza consultiva di concertazione", no_args_is_help=True)
@@ -50,8 +52,7 @@ def _guard(fn, *a, **kw):
 
 
 def _eur(cents: int) -> str:
-    s = f"{cents / 100:,.2f}"
-    return "€ " + s.replace(",", "˙").replace(".", ",").replace("˙", ".")
+    return "€ " + it_number(cents / 100, 2)
 
 
 def _print_result(r, ids: str = "") -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 import shapely
 
 from ..errors import InputError
+from ..reports.render import it_number
 from .store import KnowledgeBase
 
 SCALES = ("comune", "zona", "cmm")
@@ -91,7 +92,7 @@ def choropleth_svg(table: gpd.GeoDataFrame, column: str, title: str, width: int 
     layers = [MapLayer(t, "", fill="#ffffff", stroke="#5c6f82", stroke_width=0.5, fill_column="_fill")]
     lo = float(table[column].min())
     for i, b in enumerate(bins):
-        layers.append(MapLayer(t.iloc[0:0], f"{lo:,.1f} – {b:,.1f}".replace(",", "\u2009").replace(".", ",")
-                               .replace("\u2009", "."), fill=shades[i], stroke="#5c6f82"))
+        layers.append(MapLayer(t.iloc[0:0], f"{it_number(lo, 1)} – {it_number(b, 1)}", fill=shades[i],
+                               stroke="#5c6f82"))
         lo = b
     return svg_map(layers, width=width, height=height + 16 * len(bins), title=title)

@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 from shapely import STRtree
 
+from ..reports.render import it_number
 from . import params
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
@@ -48,11 +49,11 @@ class RuleResult:
 
 def _fmt(v, unit):
     if unit == "m2":
-        return f"{v / 1e4:,.1f} ha".replace(",", "X").replace(".", ",").replace("X", ".")
+        return f"{it_number(v / 1e4, 1)} ha"
     if unit == "ratio":
         return f"{v:.0%}"
     if unit == "m":
-        return f"{v:,.0f} m".replace(",", ".")
+        return f"{it_number(v, 0)} m"
     return f"{v:g} {unit}".strip()
 
 

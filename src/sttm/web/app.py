@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from sttm.remix import registry
+from sttm.reports.render import it_number
 
 from . import auth
 from .ogcapi import LayerCache, make_router
@@ -37,12 +38,11 @@ def _eur(v: Any) -> str:
         f = float(v)
     except (TypeError, ValueError):
         return "—"
-    s = f"{f:,.0f}".replace(",", ".")
-    return f"{s} €"
+    return f"{it_number(f, 0)} €"
 
 
 templates.env.filters["eur"] = _eur
-templates.env.filters["num"] = lambda v: "—" if v is None else f"{float(v):,.0f}".replace(",", ".")
+templates.env.filters["num"] = it_number
 
 
 def wants_json(request: Request) -> bool:

@@ -7,16 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from ...reports.render import it_number as _it
 from .externalities import ForecastIndicators
 from .model import Proposal
 from .params import BalanceParams
-
-
-def _it(x: float, decimals: int) -> str:
-    """Italian number format, half-up after dropping float noise below 1e-9:
-    34544.2 → '34.544' (0 decimals); 46.875 → '46,88' (2 decimals)."""
-    q = Decimal(repr(round(float(x), 9))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    return f"{q:,}".replace(",", "\x00").replace(".", ",").replace("\x00", ".")
 
 
 def to_cents(eur: float | Decimal) -> int:

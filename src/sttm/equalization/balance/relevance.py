@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ...reports.render import it_number as _it
 from .externalities import ForecastIndicators
 from .params import LEVEL_IT, LEVELS, BalanceParams
 
@@ -41,9 +42,7 @@ class RuleLine:
 
     def explain(self) -> str:
         name = INDICATOR_IT.get(self.indicator, self.indicator)
-        v = f"{self.value:,.0f}".replace(",", ".")
-        s = f"{self.supra:,.0f}".replace(",", ".")
-        m = f"{self.metropolitan:,.0f}".replace(",", ".")
+        v, s, m = _it(self.value, 0), _it(self.supra, 0), _it(self.metropolitan, 0)
         if self.level == "metropolitan":
             cmp = f"≥ soglia metropolitana {m}"
         elif self.level == "supra":
@@ -102,8 +101,6 @@ def _level(value: float, supra: float, metro: float) -> str:
     return "none"
 
 
-def _it(v: float, decimals: int) -> str:
-    return f"{v:,.{decimals}f}".replace(",", "˙").replace(".", ",").replace("˙", ".")
 
 
 def affected_comuni(matrix: pd.DataFrame, host: str, params: BalanceParams) -> list[AffectedComune]:
@@ -136,7 +133,7 @@ def proposal_indicators(matrix: pd.DataFrame, affected: list[AffectedComune], t,
         mask = hazard_mask(t, params)
         ro = matrix["runoff_m3_event"].to_numpy()
         hit = mask & (ro > 0)
-        names = ", ".join(f"{n} {v:,.0f}".replace(",", ".") for n, v in zip(matrix["name"].to_numpy()[hit], ro[hit]))
+        names = ", ".join(f"{n} {_it(v, 0)}" for n, v in zip(matrix["name"].to_numpy()[hit], ro[hit]))
         out["runoff_hazard_m3"] = (float(ro[hit].sum()), names)
     return out
 
