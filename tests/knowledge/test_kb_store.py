@@ -73,6 +73,7 @@ def test_unchanged_reload_is_noop_and_changes_make_versions(kb_url):
     g2 = pd.concat([g2, sample(7).iloc[[6]]])            # k6 added
     res = kb.write_layer("prova", g2, META, key="code", note="aggiornamento")
     assert res.changed and res.version == 2
+    assert res.diff.changed == {"k2": ["pop"], "k3": ["geometry"]}  # the load says what changed, as diff() does
     d = kb.diff("prova", 1, 2)
     assert d.added == ["k6"] and d.removed == ["k0"]
     assert d.changed == {"k2": ["pop"], "k3": ["geometry"]}

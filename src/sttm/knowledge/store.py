@@ -301,11 +301,17 @@ class KnowledgeBase:
         added = [k for k in p.keys if k not in old]
         removed = [k for k in old if k not in new]
         changed_keys = [k for k in p.keys if k in old and old[k] != new[k]]
+        idx = {k: i for i, k in enumerate(p.keys)}
+        changed_fields: dict[str, list[str]] = {}
+        for chunk in _chunks(changed_keys, 500):  # the old states of the changed features only
+            for k, props, wkb in conn.execute(select(fv.c.fkey, fv.c.props, fv.c.geom_wkb).where(
+                    fv.c.layer == p.name, fv.c.v_to.is_(None), fv.c.fkey.in_(chunk))):
+                i = idx[k]
+                changed_fields[k] = _changed_fields(props, wkb, p.props_json[i], p.wkb[i])
         closing = removed + changed_keys
         for chunk in _chunks(closing, 500):
             conn.execute(fv.update().where(fv.c.layer == p.name, fv.c.v_to.is_(None), fv.c.fkey.in_(chunk))
                          .values(v_to=version))
-        idx = {k: i for i, k in enumerate(p.keys)}
         opening = added + changed_keys
         if opening:
             ph = self._placeholder
@@ -329,7 +335,8 @@ class KnowledgeBase:
             conn.execute(cat.insert().values(name=p.name, **values))
         else:
             conn.execute(cat.update().where(cat.c.name == p.name).values(**values))
-        diff = LayerDiff(p.name, version - 1, version, added, removed, {k: [] for k in changed_keys})
+        diff = LayerDiff(p.name, version - 1, version, added, removed,
+                         {k: changed_fields[k] for k in changed_keys})
         self._audit(conn, actor, "load", p.name, version,
                     {"added": len(added), "removed": len(removed), "changed": len(changed_keys),
                      "source": meta.source, "note": note})
@@ -429,11 +436,7 @@ class KnowledgeBase:
         changed: dict[str, list[str]] = {}
         for k in b:
             if k in a and a[k][0] != b[k][0]:
-                pa, pb = json.loads(a[k][1]), json.loads(b[k][1])
-                fields = sorted(f for f in set(pa) | set(pb) if pa.get(f) != pb.get(f))
-                if a[k][2] != b[k][2]:
-                    fields.append("geometry")
-                changed[k] = fields
+                changed[k] = _changed_fields(a[k][1], a[k][2], b[k][1], b[k][2])
         return LayerDiff(name, v1, v2, added=sorted(k for k in b if k not in a),
                          removed=sorted(k for k in a if k not in b), changed=changed)
 
@@ -459,6 +462,15 @@ class KnowledgeBase:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _changed_fields(props_a: str, wkb_a, props_b: str, wkb_b) -> list[str]:
+    """Names of the fields that differ between two states of a feature ("geometry" last)."""
+    pa, pb = json.loads(props_a), json.loads(props_b)
+    fields = sorted(f for f in set(pa) | set(pb) if pa.get(f) != pb.get(f))
+    if (bytes(wkb_a) if wkb_a is not None else None) != (bytes(wkb_b) if wkb_b is not None else None):
+        fields.append("geometry")
+    return fields
 
 
 def _restore_types(df: pd.DataFrame, cols: list) -> pd.DataFrame:
