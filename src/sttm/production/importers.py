@@ -28,6 +28,8 @@ import pandas as pd
 import shapely
 from shapely import STRtree
 
+from ..errors import InputError
+from ..opendata import loaders
 from . import params
 from .errors import ProductionInputError
 
@@ -39,13 +41,13 @@ SOURCE_PRIORITY = {"pgt": 0, "osm": 1, "dusaf": 2, "user": 3}
 # ---------------------------------------------------------------------------------- reading
 def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read a user vector file and return it in EPSG:32632; refuse data without a CRS."""
-    p = str(path)
-    if p.lower().endswith(".zip") and not p.startswith("zip://"):
-        p = "zip://" + p
-    try:
-        gdf = gpd.read_file(p, layer=layer) if layer else gpd.read_file(p)
-    except Exception as exc:  # pyogrio raises DataSourceError etc.
-        raise ProductionInputError(f"impossibile leggere il file: {exc}", source=str(path)) from exc
+    try:  # the project's reader: GeoJSON is WGS84 by definition, any other format must declare its CRS
+        gdf = loaders.read_vector(Path(path), layer=layer)
+    except InputError as exc:
+        what = ("il layer non dichiara un sistema di riferimento (CRS): indicarlo nel file (es. .prj o "
+                "GeoPackage) - nessuna ipotesi viene fatta") if "reference system" in exc.problem else \
+            f"impossibile leggere il file: {exc.problem}"
+        raise ProductionInputError(what, source=str(path)) from exc
     return to_analysis_crs(gdf, str(path))
 
 
